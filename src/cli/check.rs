@@ -1,0 +1,152 @@
+//! `scopegate check`: decides one check against a snapshot file. Prints ALLOW or DENY on the first
+//! line and the reason on the next; exit 0 allow, 1 deny, 2 bad input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::cli::InputError;
+use crate::rbac::model::AccountSnapshot;
+use crate::rbac::{
+    Catalog, Check, CompiledAccount, PermissionSet, Principal, PrincipalId, ScopeId, compile, decide,
+};
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The account snapshot (YAML, or JSON by extension).
+    #[arg(long)]
+    pub snapshot: PathBuf,
+    /// `USER:alice`, `SERVICE_ACCOUNT:ci_bot` or `SERVICE_ACCOUNT:eng/payments/ci_bot`.
+    #[arg(long)]
+    pub principal: String,
+    /// `acme`, `acme/eng` or `acme/eng/payments`.
+    #[arg(long)]
+    pub scope: String,
+    /// The permission ID, e.g. `core_pipeline_execute`.
+    #[arg(long)]
+    pub permission: String,
+    /// `TYPE` or `TYPE/identifier`; the type defaults to the permission's.
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// Comma-separated permission subset of an API token.
+    #[arg(long, value_delimiter = ',')]
+    pub token_permissions: Option<Vec<String>>,
+}
+
+/// Runs the check and prints the decision.
+pub fn run(args: &CheckArgs) -> Result<ExitCode, InputError> {
+    let catalog = Arc::new(Catalog::embedded().map_err(|e| InputError(e.to_string()))?);
+    let snapshot = AccountSnapshot::read(&args.snapshot).map_err(|e| InputError(e.to_string()))?;
+    let account = compile(&snapshot, catalog, None).map_err(|e| InputError(e.to_string()))?;
+    let scope = resolve_scope(&account, &args.scope)?;
+    let principal = resolve_principal(&account, &args.principal)?;
+    let catalog = account.catalog();
+    let permission = catalog
+        .permission_id(&args.permission)
+        .ok_or_else(|| InputError(format!("unknown permission `{}`", args.permission)))?;
+    let (type_name, resource_id) = match args.resource.as_deref() {
+        Some(resource) => match resource.split_once('/') {
+            Some((kind, id)) if !id.is_empty() => (Some(kind), Some(id)),
+            Some(_) => {
+                return Err(InputError(format!(
+                    "resource `{resource}` has an empty identifier"
+                )));
+            }
+            None => (Some(resource), None),
+        },
+        None => (None, None),
+    };
+    let resource_type = match type_name {
+        Some(name) => catalog
+            .resource_type_id(name)
+            .ok_or_else(|| InputError(format!("unknown resource type `{name}`")))?,
+        None => catalog
+            .permission(permission)
+            .map(|p| p.resource_type)
+            .ok_or_else(|| InputError("catalog".into()))?,
+    };
+    let subset: Option<PermissionSet> = match &args.token_permissions {
+        Some(ids) => Some(
+            ids.iter()
+                .map(|id| {
+                    catalog
+                        .permission_id(id)
+                        .ok_or_else(|| InputError(format!("unknown permission `{id}`")))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        None => None,
+    };
+    let check = Check {
+        scope,
+        permission,
+        resource_type,
+        resource_id,
+    };
+    let decision = decide(
+        &account,
+        &Principal {
+            id: principal,
+            token_permissions: subset.as_ref(),
+        },
+        &check,
+    );
+    println!("{}", if decision.allowed { "ALLOW" } else { "DENY" });
+    println!("{}", decision.explain(&account, &check));
+    Ok(if decision.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn resolve_scope(account: &CompiledAccount, text: &str) -> Result<ScopeId, InputError> {
+    let mut parts = text.split('/');
+    let account_id = parts.next().unwrap_or_default();
+    if account_id != account.account() {
+        return Err(InputError(format!(
+            "scope `{text}` is not in account `{}` of the snapshot",
+            account.account()
+        )));
+    }
+    let org = parts.next();
+    let project = parts.next();
+    if parts.next().is_some() || org == Some("") || project == Some("") {
+        return Err(InputError(format!(
+            "scope `{text}` is not `account[/org[/project]]`"
+        )));
+    }
+    account
+        .resolve_scope(org, project)
+        .ok_or_else(|| InputError(format!("unknown scope `{text}`")))
+}
+
+/// Resolves `USER:id`, `SERVICE_ACCOUNT:id` (unique in the account) or `SERVICE_ACCOUNT:org[/project]/id`.
+pub fn resolve_principal(account: &CompiledAccount, text: &str) -> Result<PrincipalId, InputError> {
+    let unknown = || InputError(format!("unknown principal `{text}`"));
+    match text.split_once(':') {
+        Some(("USER", id)) => account.user(id).ok_or_else(unknown),
+        Some(("SERVICE_ACCOUNT", path)) => match path.rsplit_once('/') {
+            Some((scope, id)) => {
+                let mut parts = scope.split('/');
+                let scope = account
+                    .resolve_scope(parts.next(), parts.next())
+                    .ok_or_else(unknown)?;
+                account.service_account_in(id, scope).ok_or_else(unknown)
+            }
+            None => match account.service_accounts_named(path).as_slice() {
+                [one] => Ok(*one),
+                [] => Err(unknown()),
+                _ => Err(InputError(format!(
+                    "service account `{path}` exists in several scopes: name it as `SERVICE_ACCOUNT:org[/project]/{path}`"
+                ))),
+            },
+        },
+        _ => Err(InputError(format!(
+            "principal `{text}` is not `USER:<id>` or `SERVICE_ACCOUNT:<id>`"
+        ))),
+    }
+}

@@ -1,0 +1,411 @@
+//! `CompiledAccount`: a validated snapshot turned into indexes for the hot path. Scopes, principals,
+//! roles and resource groups are interned; grants are stored per principal and scope with user
+//! groups already expanded. Built by `rbac::compile`, read by `rbac::decide`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::rbac::catalog::Catalog;
+use crate::rbac::ids::{Level, PermissionSet, ResourceTypeId};
+
+/// An interned scope of the account; `ScopeId::ACCOUNT` is the account itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScopeId(pub u32);
+
+impl ScopeId {
+    /// The account scope.
+    pub const ACCOUNT: ScopeId = ScopeId(0);
+}
+
+/// One scope: its level, its parent and its children by identifier.
+#[derive(Debug, Clone)]
+pub struct ScopeNode {
+    /// Its level.
+    pub level: Level,
+    /// Its parent (none for the account).
+    pub parent: Option<ScopeId>,
+    /// Its own identifier (the account, org or project identifier).
+    pub identifier: Box<str>,
+    /// Its children by identifier.
+    pub children: HashMap<Box<str>, ScopeId>,
+}
+
+/// A principal that can hold grants and credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalId {
+    /// A user, by index.
+    User(u32),
+    /// A service account, by index.
+    ServiceAccount(u32),
+}
+
+/// A resource's attributes, sorted by name.
+pub type Attributes = Vec<(Box<str>, Box<str>)>;
+
+/// A user of the account.
+#[derive(Debug, Clone)]
+pub struct UserNode {
+    /// Its identifier.
+    pub identifier: Box<str>,
+    /// A disabled user authenticates to nothing.
+    pub disabled: bool,
+}
+
+/// A service account and the scope it lives in.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountNode {
+    /// Its identifier.
+    pub identifier: Box<str>,
+    /// Where it lives.
+    pub scope: ScopeId,
+}
+
+/// A user group (kept for naming the group a grant came through).
+#[derive(Debug, Clone)]
+pub struct GroupNode {
+    /// Its identifier.
+    pub identifier: Box<str>,
+    /// Where it lives.
+    pub scope: ScopeId,
+}
+
+/// A role, managed or custom, as a permission bitset.
+#[derive(Debug, Clone)]
+pub struct RoleNode {
+    /// Its identifier.
+    pub identifier: Box<str>,
+    /// The scope of a custom role; none for a managed role.
+    pub scope: Option<ScopeId>,
+    /// What it grants.
+    pub permissions: PermissionSet,
+}
+
+/// How one resource-group entry selects resources of a type.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    /// Every resource of the type.
+    TypeWide,
+    /// Only these identifiers.
+    Identifiers(HashSet<Box<str>>),
+    /// Only resources whose attribute has one of the values.
+    Attribute {
+        /// The attribute's name.
+        name: Box<str>,
+        /// Accepted values.
+        values: Box<[Box<str>]>,
+    },
+}
+
+/// A resource group resolved against the scope of the assignments that use it.
+#[derive(Debug, Clone)]
+pub struct ResourceGroupNode {
+    /// Its identifier.
+    pub identifier: Box<str>,
+    /// Included scopes: base scope and whether descendants are included.
+    pub scopes: Box<[(ScopeId, bool)]>,
+    /// Whether it covers every resource of the covered scopes.
+    pub include_all_resources: bool,
+    /// Resource entries by type.
+    pub selectors: Box<[(ResourceTypeId, Selector)]>,
+}
+
+/// An enabled role assignment as stored for one principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// Index into `CompiledAccount::roles`.
+    pub role: u32,
+    /// Index into `CompiledAccount::resource_groups`.
+    pub resource_group: u32,
+    /// Index into `CompiledAccount::assignments`.
+    pub assignment: u32,
+    /// Index into `CompiledAccount::groups` when granted through a user group, else `u32::MAX`.
+    pub via_group: u32,
+}
+
+/// The grants of one principal made at one scope: a range of `CompiledAccount::grants`.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeGrants {
+    /// Where the assignments were made.
+    pub scope: ScopeId,
+    /// First grant.
+    pub start: u32,
+    /// One past the last grant.
+    pub end: u32,
+}
+
+/// An assignment's identifier and scope, for reasons.
+#[derive(Debug, Clone)]
+pub struct AssignmentNode {
+    /// Its identifier.
+    pub identifier: Box<str>,
+    /// Its scope.
+    pub scope: ScopeId,
+}
+
+/// How an API token's secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretHash {
+    /// `sha256:<hex>`: the SHA-256 digest of the secret.
+    Sha256([u8; 32]),
+    /// A bcrypt hash (`$2a$`, `$2b$`, `$2y$`).
+    Bcrypt(Box<str>),
+}
+
+/// An API token of the account, looked up by its `<token-id>` segment.
+#[derive(Debug, Clone)]
+pub struct TokenNode {
+    /// The API key's identifier.
+    pub api_key: Box<str>,
+    /// The token's identifier.
+    pub identifier: Box<str>,
+    /// Whose permissions it holds.
+    pub principal: PrincipalId,
+    /// The stored hash of its secret.
+    pub secret_hash: SecretHash,
+    /// Valid from (Unix seconds, inclusive).
+    pub valid_from: i64,
+    /// Valid until (Unix seconds, exclusive).
+    pub valid_to: i64,
+    /// Grace deadline after a rotation (Unix seconds, exclusive).
+    pub rotated_expire_at: Option<i64>,
+    /// The token's permission subset, if it has one.
+    pub permissions: Option<PermissionSet>,
+}
+
+/// A validated account snapshot, indexed for `decide`.
+#[derive(Debug, Clone)]
+pub struct CompiledAccount {
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) account: Box<str>,
+    pub(crate) version: u64,
+    pub(crate) scopes: Vec<ScopeNode>,
+    pub(crate) users: Vec<UserNode>,
+    pub(crate) user_index: HashMap<Box<str>, u32>,
+    pub(crate) service_accounts: Vec<ServiceAccountNode>,
+    pub(crate) service_account_index: HashMap<Box<str>, Vec<u32>>,
+    pub(crate) groups: Vec<GroupNode>,
+    pub(crate) roles: Vec<RoleNode>,
+    pub(crate) resource_groups: Vec<ResourceGroupNode>,
+    pub(crate) assignments: Vec<AssignmentNode>,
+    /// Per principal slot (users first, then service accounts): a range of `scope_grants`.
+    pub(crate) principal_scopes: Vec<(u32, u32)>,
+    pub(crate) scope_grants: Vec<ScopeGrants>,
+    pub(crate) grants: Vec<Grant>,
+    pub(crate) resources: HashMap<(ScopeId, ResourceTypeId), HashMap<Box<str>, Attributes>>,
+    pub(crate) tokens: HashMap<Box<str>, TokenNode>,
+}
+
+impl CompiledAccount {
+    /// The catalog it was compiled against.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The shared catalog handle.
+    pub fn catalog_arc(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The account identifier.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The snapshot version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// A scope node.
+    #[inline]
+    pub fn scope(&self, id: ScopeId) -> Option<&ScopeNode> {
+        self.scopes.get(id.0 as usize)
+    }
+
+    /// Resolves `org` / `org + project` to a scope (none = the account).
+    pub fn resolve_scope(&self, org: Option<&str>, project: Option<&str>) -> Option<ScopeId> {
+        let account = self.scope(ScopeId::ACCOUNT)?;
+        match (org, project) {
+            (None, None) => Some(ScopeId::ACCOUNT),
+            (Some(org), None) => account.children.get(org).copied(),
+            (Some(org), Some(project)) => {
+                let org = *account.children.get(org)?;
+                self.scope(org)?.children.get(project).copied()
+            }
+            (None, Some(_)) => None,
+        }
+    }
+
+    /// The child of `scope` with `identifier` (an org of the account or a project of an org).
+    #[inline]
+    pub fn child_scope(&self, scope: ScopeId, identifier: &str) -> Option<ScopeId> {
+        self.scope(scope)?.children.get(identifier).copied()
+    }
+
+    /// Whether `ancestor` is `scope` or one of its ancestors (`ancestor ⊑ scope`).
+    #[inline]
+    pub fn is_ancestor_or_self(&self, ancestor: ScopeId, scope: ScopeId) -> bool {
+        let mut current = Some(scope);
+        while let Some(id) = current {
+            if id == ancestor {
+                return true;
+            }
+            current = self.scope(id).and_then(|node| node.parent);
+        }
+        false
+    }
+
+    /// The path of a scope: `acme`, `acme/eng` or `acme/eng/payments`.
+    pub fn scope_path(&self, id: ScopeId) -> String {
+        let mut parts = Vec::with_capacity(3);
+        let mut current = Some(id);
+        while let Some(id) = current {
+            match self.scope(id) {
+                Some(node) => {
+                    parts.push(&*node.identifier);
+                    current = node.parent;
+                }
+                None => break,
+            }
+        }
+        parts.reverse();
+        parts.join("/")
+    }
+
+    /// The org and project identifiers of a scope (for response bodies).
+    pub fn scope_parts(&self, id: ScopeId) -> (Option<&str>, Option<&str>) {
+        let Some(node) = self.scope(id) else {
+            return (None, None);
+        };
+        match node.level {
+            Level::Account => (None, None),
+            Level::Organization => (Some(&node.identifier), None),
+            Level::Project => {
+                let org = node.parent.and_then(|p| self.scope(p)).map(|o| &*o.identifier);
+                (org, Some(&node.identifier))
+            }
+        }
+    }
+
+    /// A user by identifier.
+    pub fn user(&self, identifier: &str) -> Option<PrincipalId> {
+        self.user_index.get(identifier).map(|i| PrincipalId::User(*i))
+    }
+
+    /// The service accounts with this identifier (one per scope at most).
+    pub fn service_accounts_named(&self, identifier: &str) -> Vec<PrincipalId> {
+        self.service_account_index
+            .get(identifier)
+            .map(|ids| ids.iter().map(|i| PrincipalId::ServiceAccount(*i)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The service account with this identifier living in `scope`.
+    pub fn service_account_in(&self, identifier: &str, scope: ScopeId) -> Option<PrincipalId> {
+        self.service_account_index.get(identifier)?.iter().find_map(|i| {
+            let node = self.service_accounts.get(*i as usize)?;
+            (node.scope == scope).then_some(PrincipalId::ServiceAccount(*i))
+        })
+    }
+
+    /// Whether the principal is a disabled user.
+    #[inline]
+    pub fn is_disabled(&self, principal: PrincipalId) -> bool {
+        match principal {
+            PrincipalId::User(i) => self.users.get(i as usize).is_none_or(|u| u.disabled),
+            PrincipalId::ServiceAccount(i) => (i as usize) >= self.service_accounts.len(),
+        }
+    }
+
+    /// `USER:alice` or `SERVICE_ACCOUNT:ci_bot`.
+    pub fn principal_label(&self, principal: PrincipalId) -> String {
+        match principal {
+            PrincipalId::User(i) => {
+                let name = self.users.get(i as usize).map_or("?", |u| &u.identifier);
+                format!("USER:{name}")
+            }
+            PrincipalId::ServiceAccount(i) => {
+                let name = self
+                    .service_accounts
+                    .get(i as usize)
+                    .map_or("?", |s| &s.identifier);
+                format!("SERVICE_ACCOUNT:{name}")
+            }
+        }
+    }
+
+    /// An API token by its `<token-id>` segment.
+    #[inline]
+    pub fn token(&self, token_id: &str) -> Option<&TokenNode> {
+        self.tokens.get(token_id)
+    }
+
+    /// The attributes recorded for a resource.
+    pub(crate) fn resource_attributes(
+        &self,
+        scope: ScopeId,
+        resource_type: ResourceTypeId,
+        identifier: &str,
+    ) -> Option<&[(Box<str>, Box<str>)]> {
+        self.resources
+            .get(&(scope, resource_type))?
+            .get(identifier)
+            .map(Vec::as_slice)
+    }
+
+    /// The grants of `principal` made at `scope`.
+    #[inline]
+    pub(crate) fn grants_at(&self, principal: PrincipalId, scope: ScopeId) -> &[Grant] {
+        let slot = match principal {
+            PrincipalId::User(i) => i as usize,
+            PrincipalId::ServiceAccount(i) => self.users.len() + i as usize,
+        };
+        let Some(&(start, end)) = self.principal_scopes.get(slot) else {
+            return &[];
+        };
+        let entries = self.scope_grants.get(start as usize..end as usize).unwrap_or(&[]);
+        entries
+            .iter()
+            .find(|e| e.scope == scope)
+            .and_then(|e| self.grants.get(e.start as usize..e.end as usize))
+            .unwrap_or(&[])
+    }
+
+    /// Counts of what was compiled, for reports.
+    pub fn stats(&self) -> AccountStats {
+        AccountStats {
+            scopes: self.scopes.len(),
+            users: self.users.len(),
+            service_accounts: self.service_accounts.len(),
+            user_groups: self.groups.len(),
+            roles: self.roles.len(),
+            resource_groups: self.resource_groups.len(),
+            assignments: self.assignments.len(),
+            expanded_grants: self.grants.len(),
+            tokens: self.tokens.len(),
+        }
+    }
+}
+
+/// Sizes of a compiled account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountStats {
+    /// Scopes (account, orgs, projects).
+    pub scopes: usize,
+    /// Users.
+    pub users: usize,
+    /// Service accounts.
+    pub service_accounts: usize,
+    /// User groups.
+    pub user_groups: usize,
+    /// Roles, managed and custom.
+    pub roles: usize,
+    /// Resource-group instances (managed groups once per scope that uses them).
+    pub resource_groups: usize,
+    /// Role assignments, enabled or not.
+    pub assignments: usize,
+    /// Grants after user groups were expanded.
+    pub expanded_grants: usize,
+    /// API tokens.
+    pub tokens: usize,
+}

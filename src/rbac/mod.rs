@@ -1,0 +1,17 @@
+//! The RBAC engine: permission catalog, account snapshots, compilation and the decision.
+//! Pure and synchronous: nothing here does network I/O, awaits or logs.
+
+pub mod catalog;
+pub mod compile;
+pub mod compiled;
+pub mod decide;
+pub mod error;
+pub mod ids;
+pub mod model;
+
+pub use catalog::Catalog;
+pub use compile::compile;
+pub use compiled::{CompiledAccount, PrincipalId, ScopeId};
+pub use decide::{Check, Decision, Principal, Reason, decide};
+pub use error::{SnapshotError, ValidationError};
+pub use ids::{Level, LevelSet, PermId, PermissionSet, ResourceTypeId};
