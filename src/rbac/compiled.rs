@@ -364,9 +364,11 @@ impl CompiledAccount {
             return &[];
         };
         let entries = self.scope_grants.get(start as usize..end as usize).unwrap_or(&[]);
+        // Entries of one principal are sorted by scope (see `compile::finish`).
         entries
-            .iter()
-            .find(|e| e.scope == scope)
+            .binary_search_by_key(&scope, |e| e.scope)
+            .ok()
+            .and_then(|i| entries.get(i))
             .and_then(|e| self.grants.get(e.start as usize..e.end as usize))
             .unwrap_or(&[])
     }

@@ -15,3 +15,6 @@ pub use compiled::{CompiledAccount, PrincipalId, ScopeId};
 pub use decide::{Check, Decision, Principal, Reason, decide};
 pub use error::{SnapshotError, ValidationError};
 pub use ids::{Level, LevelSet, PermId, PermissionSet, ResourceTypeId};
+
+#[cfg(test)]
+pub(crate) mod test_fixture;
