@@ -6,5 +6,7 @@
 
 pub mod authn;
 pub mod cli;
+pub mod envoy;
 pub mod rbac;
 pub mod route;
+pub mod serve;

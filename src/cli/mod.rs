@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod serve;
 pub mod token;
 pub mod validate;
 
@@ -27,6 +28,8 @@ pub enum Command {
     /// Mint API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Run the sidecar: Envoy ext_authz gRPC and gRPC health.
+    Serve(serve::ServeArgs),
 }
 
 /// A command-line failure: bad input, reported on stderr with exit code 2.
@@ -41,6 +44,7 @@ pub fn run() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Token(command) => token::run(&command),
+        Command::Serve(args) => serve::run(&args),
     };
     match outcome {
         Ok(code) => code,

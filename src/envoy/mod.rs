@@ -1,0 +1,268 @@
+//! The Envoy ext_authz gRPC service (`envoy.service.auth.v3.Authorization/Check`): maps a
+//! `CheckRequest` to a [`Request`](crate::serve::Request), asks
+//! [`authorize`](crate::serve::authorize()) and maps the [`Outcome`] to a `CheckResponse` exactly as
+//! wire.md specifies. No policy logic lives here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue,
+    HeaderValueOption, HttpResponse, HttpStatus, OkHttpResponse,
+};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+use envoy_types::pb::google::rpc::Status;
+
+use crate::serve::{Denial, Outcome, Request, State, authorize};
+
+/// The identity headers set on allow.
+pub const PRINCIPAL_HEADER: &str = "x-scopegate-principal";
+/// The account header set on allow.
+pub const ACCOUNT_HEADER: &str = "x-scopegate-account";
+/// The decision-id header set on allow.
+pub const DECISION_ID_HEADER: &str = "x-scopegate-decision-id";
+/// The prefix of every header scopegate owns.
+pub const HEADER_PREFIX: &str = "x-scopegate-";
+
+/// gRPC status codes used in `CheckResponse.status`.
+mod code {
+    pub const OK: i32 = 0;
+    pub const INVALID_ARGUMENT: i32 = 3;
+    pub const PERMISSION_DENIED: i32 = 7;
+    pub const UNAVAILABLE: i32 = 14;
+    pub const UNAUTHENTICATED: i32 = 16;
+}
+
+/// The tonic `Authorization` service.
+#[derive(Debug, Clone)]
+pub struct AuthzService {
+    state: Arc<State>,
+}
+
+impl AuthzService {
+    /// A service over shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for AuthzService {
+    async fn check(
+        &self,
+        request: tonic::Request<CheckRequest>,
+    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
+        Ok(tonic::Response::new(check(&self.state, &request.into_inner())))
+    }
+}
+
+static EMPTY_HEADERS: std::sync::LazyLock<HashMap<String, String>> = std::sync::LazyLock::new(HashMap::new);
+
+/// Answers one `CheckRequest` (the whole Check, without the transport).
+pub fn check(state: &State, request: &CheckRequest) -> CheckResponse {
+    let decision_id = state.next_decision_id();
+    let http = request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref());
+    let headers = http.map_or(&*EMPTY_HEADERS, |h| &h.headers);
+    let outcome = match http {
+        None => Outcome::Deny(Denial::InvalidRequest {
+            reason: "no_http_attributes",
+        }),
+        Some(http) => {
+            let lookup = |name: &str| headers.get(name).map(String::as_str);
+            let permission_override = request
+                .attributes
+                .as_ref()
+                .and_then(|a| a.context_extensions.get("permission"))
+                .map(String::as_str)
+                .filter(|p| !p.is_empty());
+            authorize(
+                state,
+                &Request {
+                    method: &http.method,
+                    path: &http.path,
+                    headers: &lookup,
+                    permission_override,
+                },
+            )
+        }
+    };
+    tracing::debug!(
+        decision_id = %decision_id,
+        allowed = matches!(outcome, Outcome::Allow { .. }),
+        reason = outcome.reason(),
+        "decision"
+    );
+    to_response(&outcome, &decision_id, headers)
+}
+
+fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ..Default::default()
+        }),
+        append_action: action as i32,
+        ..Default::default()
+    }
+}
+
+fn string_value(value: &str) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(value.to_owned())),
+    }
+}
+
+fn status(code: i32) -> Option<Status> {
+    Some(Status {
+        code,
+        ..Default::default()
+    })
+}
+
+/// Maps an outcome to the wire. `incoming` are the request's headers (for `headers_to_remove`).
+pub fn to_response(
+    outcome: &Outcome,
+    decision_id: &str,
+    incoming: &HashMap<String, String>,
+) -> CheckResponse {
+    match outcome {
+        Outcome::Allow {
+            principal,
+            account,
+            permission,
+            ..
+        } => {
+            let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd;
+            let mut headers = Vec::with_capacity(3);
+            let mut set: Vec<&str> = vec![DECISION_ID_HEADER];
+            if let Some(principal) = principal {
+                headers.push(header(PRINCIPAL_HEADER, principal, overwrite));
+                set.push(PRINCIPAL_HEADER);
+            }
+            if let Some(account) = account {
+                headers.push(header(ACCOUNT_HEADER, account, overwrite));
+                set.push(ACCOUNT_HEADER);
+            }
+            headers.push(header(DECISION_ID_HEADER, decision_id, overwrite));
+            let mut headers_to_remove: Vec<String> = incoming
+                .keys()
+                .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
+                .filter(|k| !set.iter().any(|s| k.eq_ignore_ascii_case(s)))
+                .cloned()
+                .collect();
+            headers_to_remove.sort();
+            let mut fields = HashMap::new();
+            fields.insert("decision_id".to_owned(), string_value(decision_id));
+            if let Some(principal) = principal {
+                fields.insert("principal".to_owned(), string_value(principal));
+            }
+            if let Some(permission) = permission {
+                fields.insert("permission".to_owned(), string_value(permission));
+            }
+            CheckResponse {
+                status: status(code::OK),
+                dynamic_metadata: Some(Struct { fields }),
+                http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+                    headers,
+                    headers_to_remove,
+                    ..Default::default()
+                })),
+            }
+        }
+        Outcome::Deny(denial) => denied(denial, decision_id),
+    }
+}
+
+fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
+    let (grpc, http, body_code, message) = match denial {
+        Denial::MissingCredentials => (
+            code::UNAUTHENTICATED,
+            401,
+            "MISSING_CREDENTIALS",
+            "No credentials provided".to_owned(),
+        ),
+        Denial::InvalidCredentials { .. } => (
+            code::UNAUTHENTICATED,
+            401,
+            "INVALID_CREDENTIALS",
+            "Invalid credentials".to_owned(),
+        ),
+        Denial::AccessDenied { check, .. } => (
+            code::PERMISSION_DENIED,
+            403,
+            "NG_ACCESS_DENIED",
+            format!(
+                "Missing permission {} on {}{}",
+                check.permission,
+                check.resource_type.to_ascii_lowercase(),
+                check
+                    .resource_id
+                    .as_deref()
+                    .map(|id| format!(" with identifier {id}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Denial::NoRoute => (
+            code::PERMISSION_DENIED,
+            403,
+            "NO_ROUTE",
+            "No route matches the request".to_owned(),
+        ),
+        Denial::InvalidRequest { .. } => (
+            code::INVALID_ARGUMENT,
+            400,
+            "INVALID_REQUEST",
+            "Malformed request".to_owned(),
+        ),
+        Denial::SnapshotUnavailable => (
+            code::UNAVAILABLE,
+            503,
+            "SNAPSHOT_UNAVAILABLE",
+            "Access-control data for the account is not available".to_owned(),
+        ),
+    };
+    let mut body = serde_json::json!({
+        "status": "ERROR",
+        "code": body_code,
+        "message": message,
+    });
+    if let Denial::AccessDenied { check, .. } = denial {
+        let mut scope = serde_json::Map::new();
+        scope.insert("accountIdentifier".into(), check.account.clone().into());
+        if let Some(org) = &check.org {
+            scope.insert("orgIdentifier".into(), org.clone().into());
+        }
+        if let Some(project) = &check.project {
+            scope.insert("projectIdentifier".into(), project.clone().into());
+        }
+        let mut failed = serde_json::json!({
+            "permission": check.permission,
+            "resourceScope": scope,
+            "resourceType": check.resource_type,
+        });
+        if let (Some(id), Some(obj)) = (&check.resource_id, failed.as_object_mut()) {
+            obj.insert("resourceIdentifier".into(), id.clone().into());
+        }
+        body["failedPermissionChecks"] = serde_json::json!([failed]);
+    }
+    body["decisionId"] = decision_id.into();
+    let add = HeaderAppendAction::OverwriteIfExistsOrAdd;
+    let mut headers = vec![header("content-type", "application/json", add)];
+    if http == 401 {
+        headers.push(header("www-authenticate", "ApiKey realm=\"scopegate\"", add));
+    }
+    CheckResponse {
+        status: status(grpc),
+        dynamic_metadata: None,
+        http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
+            status: Some(HttpStatus { code: http }),
+            headers,
+            body: body.to_string(),
+        })),
+    }
+}

@@ -1,0 +1,264 @@
+//! `scopegate serve`: the sidecar's shared state (published accounts, route table, verified-token
+//! cache, decision ids), snapshot loading and reloading, and the gRPC server (Envoy ext_authz +
+//! gRPC health) with graceful shutdown.
+//!
+//! The request policy itself is the pure [`authorize()`](authorize::authorize); the Envoy wire
+//! mapping lives in [`crate::envoy`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+use crate::envoy::AuthzService;
+use crate::rbac::{Catalog, CompiledAccount};
+use crate::route::{RouteTable, RouteTableErrors};
+
+pub mod authorize;
+pub mod snapshots;
+
+pub use authorize::{Denial, FailedCheck, Outcome, Request, authorize};
+pub use snapshots::{DEMO_SNAPSHOT_YAML, SnapshotLoader, SnapshotSource};
+
+/// How long a verified token stays in the cache.
+pub const TOKEN_TTL: Duration = Duration::from_secs(300);
+/// How many verified tokens the cache holds at most.
+pub const TOKEN_CACHE_CAPACITY: u64 = 100_000;
+/// How often snapshot files are polled for changes.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The embedded permission catalog failed to load.
+    #[error("permission catalog: {0}")]
+    Catalog(String),
+    /// The route table could not be read.
+    #[error("cannot read route table `{path}`: {source}")]
+    RoutesRead {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The route table is invalid.
+    #[error("invalid route table: {0}")]
+    Routes(#[from] RouteTableErrors),
+    /// Binding the listener failed.
+    #[error("cannot listen on `{addr}`: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A verified token: the version of the account it was verified against and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The account version at verification time; another version means verify again.
+    pub account_version: u64,
+    /// The token's `<token-id>`.
+    pub token_id: Box<str>,
+}
+
+/// Everything a check reads, shared by all requests.
+pub struct State {
+    accounts: ArcSwap<HashMap<String, Arc<CompiledAccount>>>,
+    routes: Arc<RouteTable>,
+    /// Verified tokens keyed by the SHA-256 digest of the token string (never the token).
+    tokens: moka::sync::Cache<[u8; 32], VerifiedToken>,
+    loader: Mutex<SnapshotLoader>,
+    id_prefix: u32,
+    id_counter: AtomicU64,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("accounts", &self.accounts.load().keys().collect::<Vec<_>>())
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Loads the route table (`None` = the embedded default) and the snapshots once.
+    pub fn load(snapshots: SnapshotSource, routes: Option<&std::path::Path>) -> Result<Self, ServeError> {
+        let catalog = Arc::new(Catalog::embedded().map_err(|e| ServeError::Catalog(e.to_string()))?);
+        let known = |id: &str| catalog.permission_id(id).is_some();
+        let table = match routes {
+            None => RouteTable::default_harness(&known)?,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ServeError::RoutesRead {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                RouteTable::parse(&text, crate::route::Format::from_file_name(name), &known)?
+            }
+        };
+        let mut loader = SnapshotLoader::new(snapshots, catalog);
+        let accounts = loader.poll().unwrap_or_default();
+        Ok(Self {
+            accounts: ArcSwap::from_pointee(accounts),
+            routes: Arc::new(table),
+            tokens: moka::sync::Cache::builder()
+                .max_capacity(TOKEN_CACHE_CAPACITY)
+                .time_to_live(TOKEN_TTL)
+                .build(),
+            loader: Mutex::new(loader),
+            id_prefix: rand::random(),
+            id_counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The embedded demo: demo snapshot and default route table.
+    pub fn demo() -> Result<Self, ServeError> {
+        Self::load(SnapshotSource::Embedded, None)
+    }
+
+    /// The published account, if loaded.
+    pub fn account(&self, account: &str) -> Option<Arc<CompiledAccount>> {
+        self.accounts.load().get(account).cloned()
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    /// The verified-token cache.
+    pub fn token_cache(&self) -> &moka::sync::Cache<[u8; 32], VerifiedToken> {
+        &self.tokens
+    }
+
+    /// Whether at least one account snapshot is available (routes are loaded by construction).
+    pub fn is_ready(&self) -> bool {
+        !self.accounts.load().is_empty()
+    }
+
+    /// A new decision id: a per-process random prefix and a counter.
+    pub fn next_decision_id(&self) -> String {
+        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.id_prefix)
+    }
+
+    /// Re-reads changed snapshot files and publishes the result; returns whether anything changed.
+    /// Does blocking file I/O: call it from a blocking context.
+    pub fn reload(&self) -> bool {
+        let Ok(mut loader) = self.loader.lock() else {
+            return false;
+        };
+        match loader.poll() {
+            Some(accounts) => {
+                self.accounts.store(Arc::new(accounts));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn watches_files(&self) -> bool {
+        self.loader
+            .lock()
+            .is_ok_and(|l| matches!(l.source(), SnapshotSource::Path(_)))
+    }
+}
+
+async fn set_health(reporter: &tonic_health::server::HealthReporter, ready: bool) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    reporter.set_service_status("", status).await;
+    reporter
+        .set_service_status("envoy.service.auth.v3.Authorization", status)
+        .await;
+}
+
+/// Serves ext_authz and gRPC health on `listener` until `shutdown` completes, then drains
+/// in-flight checks. Polls snapshot files every [`POLL_INTERVAL`] while running.
+pub async fn run_on(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    set_health(&reporter, state.is_ready()).await;
+    let watcher = state.watches_files().then(|| {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut ready = state.is_ready();
+            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            loop {
+                tick.tick().await;
+                let polled = Arc::clone(&state);
+                let changed = tokio::task::spawn_blocking(move || polled.reload())
+                    .await
+                    .unwrap_or(false);
+                if changed && state.is_ready() != ready {
+                    ready = state.is_ready();
+                    set_health(&reporter, ready).await;
+                }
+            }
+        })
+    });
+    let result = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(AuthorizationServer::new(AuthzService::new(state)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    Ok(result?)
+}
+
+/// Binds `addr` and serves until SIGINT or SIGTERM.
+pub async fn run(addr: &str, state: Arc<State>) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })?;
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(%local, "scopegate ext_authz listening");
+    }
+    run_on(listener, state, shutdown_signal()).await
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight checks");
+}
