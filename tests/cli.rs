@@ -290,3 +290,22 @@ fn token_new_refuses_bad_input() {
     let out = scopegate(&["token", "new", "--account", "acme", "--type", "xat"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_catalog_file_replaces_the_embedded_one() {
+    let catalog = temp_file(
+        "catalog.yaml",
+        "permissions:\n  - {id: core_pipeline_view, resource_type: PIPELINE, levels: [ACCOUNT, ORGANIZATION, PROJECT]}\n",
+    );
+    // The demo names permissions this small catalog does not know: validation says so.
+    let out = scopegate(&["validate", "--catalog", catalog.to_str().unwrap(), DEMO]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unknown permission `core_pipeline_execute`"),
+        "{}",
+        stderr(&out)
+    );
+    let bad = temp_file("bad-catalog.yaml", "permissions: [{id: x}]\n");
+    let out = scopegate(&["validate", "--catalog", bad.to_str().unwrap(), DEMO]);
+    assert_eq!(out.status.code(), Some(2));
+}

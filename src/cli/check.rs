@@ -3,15 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
 
 use crate::cli::InputError;
 use crate::rbac::model::AccountSnapshot;
-use crate::rbac::{
-    Catalog, Check, CompiledAccount, PermissionSet, Principal, PrincipalId, ScopeId, compile, decide,
-};
+use crate::rbac::{Check, CompiledAccount, PermissionSet, Principal, PrincipalId, ScopeId, compile, decide};
 
 /// Arguments of `check`.
 #[derive(Debug, Args)]
@@ -31,6 +28,9 @@ pub struct CheckArgs {
     /// `TYPE` or `TYPE/identifier`; the type defaults to the permission's.
     #[arg(long)]
     pub resource: Option<String>,
+    /// A permission catalog replacing the embedded one.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
     /// Comma-separated permission subset of an API token.
     #[arg(long, value_delimiter = ',')]
     pub token_permissions: Option<Vec<String>>,
@@ -38,7 +38,7 @@ pub struct CheckArgs {
 
 /// Runs the check and prints the decision.
 pub fn run(args: &CheckArgs) -> Result<ExitCode, InputError> {
-    let catalog = Arc::new(Catalog::embedded().map_err(|e| InputError(e.to_string()))?);
+    let catalog = crate::cli::load_catalog(args.catalog.as_deref())?;
     let snapshot = AccountSnapshot::read(&args.snapshot).map_err(|e| InputError(e.to_string()))?;
     let account = compile(&snapshot, catalog, None).map_err(|e| InputError(e.to_string()))?;
     let scope = resolve_scope(&account, &args.scope)?;

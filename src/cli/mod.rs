@@ -37,6 +37,19 @@ pub enum Command {
 #[error("{0}")]
 pub struct InputError(pub String);
 
+/// The embedded catalog, or the one in `path` when given (`--catalog`).
+pub fn load_catalog(
+    path: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<crate::rbac::Catalog>, InputError> {
+    let catalog = match path {
+        Some(path) => crate::rbac::Catalog::from_file(path),
+        None => crate::rbac::Catalog::embedded(),
+    };
+    catalog
+        .map(std::sync::Arc::new)
+        .map_err(|e| InputError(e.to_string()))
+}
+
 /// Parses the command line, runs the subcommand and maps its outcome to an exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();

@@ -15,6 +15,9 @@ use crate::route::RouteTable;
 /// Arguments of `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// A permission catalog replacing the embedded one.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
     /// Files to validate (YAML, or JSON by extension).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -43,7 +46,7 @@ fn detect(text: &str, format: FileFormat) -> Result<FileKind, String> {
 
 /// Validates each file; prints one line per valid file on stdout and every error on stderr.
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, InputError> {
-    let catalog = Arc::new(Catalog::embedded().map_err(|e| InputError(e.to_string()))?);
+    let catalog = crate::cli::load_catalog(args.catalog.as_deref())?;
     let mut all_valid = true;
     for path in &args.files {
         match validate_file(path, &catalog) {
