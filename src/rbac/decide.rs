@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::rbac::compiled::{CompiledAccount, Grant, PrincipalId, ResourceGroupNode, ScopeId, Selector};
-use crate::rbac::ids::{PermId, PermissionSet, ResourceTypeId};
+use crate::rbac::ids::{Level, PermId, PermissionSet, ResourceTypeId};
 
 /// Who is asking: a principal and, for an API token with a subset, the permissions it is limited to.
 #[derive(Debug, Clone, Copy)]
@@ -196,11 +196,20 @@ pub fn decide(account: &CompiledAccount, principal: &Principal<'_>, check: &Chec
 /// For a check on ORGANIZATION/PROJECT `I` in `S`, the scope `S/I` if it exists.
 fn scope_resource_child(account: &CompiledAccount, check: &Check<'_>) -> Option<ScopeId> {
     let (organization, project) = account.catalog().scope_resource_types();
-    let is_scope_type = Some(check.resource_type) == organization || Some(check.resource_type) == project;
-    if !is_scope_type {
+    let level = if Some(check.resource_type) == organization {
+        Level::Organization
+    } else if Some(check.resource_type) == project {
+        Level::Project
+    } else {
         return None;
-    }
-    account.child_scope(check.scope, check.resource_id?)
+    };
+    // The resource is the child scope itself, so the child must be of the resource's kind: a
+    // PROJECT named like an org (or the reverse) is not that scope.
+    let child = account.child_scope(check.scope, check.resource_id?)?;
+    account
+        .scope(child)
+        .is_some_and(|node| node.level == level)
+        .then_some(child)
 }
 
 /// The first enabled grant of `principal` made at `scope` or an ancestor that grants the check.
