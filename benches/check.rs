@@ -1,0 +1,137 @@
+//! Criterion benchmark of the whole ext_authz Check handler in process: a `CheckRequest` in, a
+//! `CheckResponse` out, through the tonic service's `check` method (the same code path the gRPC
+//! server dispatches to, minus HTTP/2 and protobuf framing), on the embedded demo state:
+//! - `check/allowed`: alice executing `deploy_prod` (x-api-key, harness-account: acme);
+//! - `check/denied_403`: the read-only CI token executing the same pipeline;
+//! - `check/missing_credential_401`: no credential at all;
+//! - `check/noop_baseline`: a handler that only builds an OK `CheckResponse`, for the ratio.
+//!
+//! Each case is asserted once (outside the timed loop), which also warms the token cache.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::Criterion;
+use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse, HttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
+use envoy_types::pb::google::rpc::Status;
+use scopegate::envoy::AuthzService;
+use scopegate::serve::State;
+use tokio::runtime::Runtime;
+
+const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
+const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
+const EXECUTE: &str = "/v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute";
+
+fn request(headers: &[(&str, &str)]) -> CheckRequest {
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(AttrRequest {
+                http: Some(HttpRequest {
+                    method: "POST".to_owned(),
+                    path: EXECUTE.to_owned(),
+                    headers,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The baseline: an ext_authz service that allows everything without looking.
+#[derive(Debug, Clone, Copy)]
+struct Noop;
+
+#[tonic::async_trait]
+impl Authorization for Noop {
+    async fn check(
+        &self,
+        _request: tonic::Request<CheckRequest>,
+    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
+        Ok(tonic::Response::new(CheckResponse {
+            status: Some(Status::default()),
+            ..Default::default()
+        }))
+    }
+}
+
+/// One Check through `service`, as tonic would dispatch it.
+fn call<S: Authorization>(rt: &Runtime, service: &S, req: &CheckRequest) -> CheckResponse {
+    rt.block_on(service.check(tonic::Request::new(req.clone())))
+        .unwrap()
+        .into_inner()
+}
+
+/// `(grpc code, http status)`; http 200 for an OK response.
+fn codes(resp: &CheckResponse) -> (i32, i32) {
+    let grpc = resp.status.as_ref().map_or(-1, |s| s.code);
+    let http = match &resp.http_response {
+        Some(HttpResponse::OkResponse(_)) => 200,
+        Some(HttpResponse::DeniedResponse(d)) => d.status.as_ref().map_or(-1, |s| s.code),
+        Some(HttpResponse::ErrorResponse(_)) => -2,
+        None => 0,
+    };
+    (grpc, http)
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let service = AuthzService::new(Arc::new(State::demo().unwrap()));
+    let cases = [
+        (
+            "allowed",
+            request(&[("harness-account", "acme"), ("x-api-key", ALICE)]),
+            (0, 200),
+        ),
+        (
+            "denied_403",
+            request(&[("harness-account", "acme"), ("x-api-key", CI_RO)]),
+            (7, 403),
+        ),
+        (
+            "missing_credential_401",
+            request(&[("harness-account", "acme")]),
+            (16, 401),
+        ),
+    ];
+    // Assert each case once; this also warms the token cache.
+    for (name, req, expected) in &cases {
+        assert_eq!(codes(&call(&rt, &service, req)), *expected, "{name}");
+    }
+    assert_eq!(codes(&call(&rt, &Noop, &cases[0].1)), (0, 0));
+
+    let mut group = c.benchmark_group("check");
+    for (name, req, _) in &cases {
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(call(&rt, &service, black_box(req))));
+        });
+    }
+    group.bench_function("noop_baseline", |b| {
+        b.iter(|| black_box(call(&rt, &Noop, black_box(&cases[0].1))));
+    });
+    group.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+}
