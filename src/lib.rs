@@ -6,6 +6,7 @@
 
 pub mod authn;
 pub mod cli;
+pub mod config;
 pub mod envoy;
 pub mod rbac;
 pub mod route;

@@ -371,3 +371,28 @@ async fn reload_flips_the_decision_and_rejects_an_invalid_file() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// carol's token is stored as a bcrypt hash (as imported from Harness): the first check verifies it
+/// (off the async workers' hot loop), the next ones hit the token cache; a wrong secret stays a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bcrypt_tokens_verify_once_and_then_come_from_the_cache() {
+    let server = Server::start(Arc::new(State::demo().unwrap())).await;
+    let mut client = server.client().await;
+    let trigger = |token: &str| {
+        request(
+            "POST",
+            "/v1/orgs/ops/projects/sre/ai-sre/runbooks/restart_api/trigger",
+            &[("harness-account", "acme"), ("x-api-key", token)],
+            None,
+        )
+    };
+    for _ in 0..3 {
+        let resp = check(&mut client, trigger("pat.acme.caroltok01.CarolDemoSecret01")).await;
+        assert!(allowed(&resp), "{resp:?}");
+    }
+    let resp = check(&mut client, trigger("pat.acme.caroltok01.CarolDemoSecret02")).await;
+    let (grpc, http, body, _) = denial(&resp);
+    assert_eq!((grpc, http), (16, 401));
+    assert_eq!(body["code"], "INVALID_CREDENTIALS");
+    server.stop().await;
+}

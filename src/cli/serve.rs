@@ -1,5 +1,6 @@
 //! `scopegate serve`: the sidecar. With no options it runs the embedded demo (demo snapshot and
-//! default route table) on `127.0.0.1:9191`.
+//! default route table) on `127.0.0.1:9191`. `--config FILE` reads the configuration file
+//! (formats.md "Server configuration"); command-line flags override its values.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,14 +9,19 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::cli::InputError;
+use crate::config::Config;
 use crate::serve::{SnapshotSource, State};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The ext_authz gRPC listen address (also serves gRPC health).
-    #[arg(long, default_value = "127.0.0.1:9191")]
-    pub listen: String,
+    /// A configuration file (YAML, or JSON by extension); flags below override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The ext_authz gRPC listen address (also serves gRPC health); default: the configuration's
+    /// `listen.grpc`, else `127.0.0.1:9191`.
+    #[arg(long)]
+    pub listen: Option<String>,
     /// A snapshot file or a folder of them (reloaded on change); default: the embedded demo.
     #[arg(long)]
     pub snapshots: Option<PathBuf>,
@@ -32,11 +38,33 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    let source = args
-        .snapshots
-        .clone()
-        .map_or(SnapshotSource::Embedded, SnapshotSource::Path);
-    let state = State::load(source, args.routes.as_deref()).map_err(|e| InputError(e.to_string()))?;
+    let config = match &args.config {
+        Some(path) => {
+            let config = Config::load(path).map_err(|e| InputError(e.to_string()))?;
+            config.validate().map_err(|errors| {
+                InputError(format!("invalid configuration `{}`:\n{errors}", path.display()))
+            })?;
+            config
+        }
+        None => Config::default(),
+    };
+    for section in config.unsupported() {
+        tracing::warn!(
+            section,
+            "configuration section `{section}` is not supported yet: it is ignored"
+        );
+    }
+    if snapshots_from_control_plane_only(args, &config) {
+        return Err(InputError(
+            "`snapshot.control_plane` is not supported yet: set `snapshot.files` or `--snapshots` (refusing to serve the embedded demo in its place)"
+                .to_owned(),
+        ));
+    }
+    let listen = args.listen.clone().unwrap_or_else(|| config.listen.grpc.clone());
+    let snapshots = args.snapshots.clone().or_else(|| config.snapshot.files.clone());
+    let routes = args.routes.clone().or_else(|| config.routes.clone());
+    let source = snapshots.map_or(SnapshotSource::Embedded, SnapshotSource::Path);
+    let state = State::load(source, routes.as_deref()).map_err(|e| InputError(e.to_string()))?;
     if !state.is_ready() {
         tracing::warn!("no account snapshot loaded yet: health reports NOT_SERVING");
     }
@@ -45,7 +73,12 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         .build()
         .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
     runtime
-        .block_on(crate::serve::run(&args.listen, Arc::new(state)))
+        .block_on(crate::serve::run(&listen, Arc::new(state)))
         .map_err(|e| InputError(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the only snapshot source configured is the (not yet supported) control plane.
+fn snapshots_from_control_plane_only(args: &ServeArgs, config: &Config) -> bool {
+    args.snapshots.is_none() && config.snapshot.files.is_none() && config.snapshot.control_plane.is_some()
 }

@@ -1,4 +1,5 @@
-//! `scopegate validate FILE...`: checks snapshots and route tables (detected by content);
+//! `scopegate validate FILE...`: checks snapshots, route tables and server configurations
+//! (detected by content);
 //! exit 0 when all are valid, 1 when any is invalid (every error on stderr, one per line).
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub struct ValidateArgs {
 enum FileKind {
     Snapshot,
     RouteTable,
+    Config,
 }
 
 fn detect(text: &str, format: FileFormat) -> Result<FileKind, String> {
@@ -35,12 +37,21 @@ fn detect(text: &str, format: FileFormat) -> Result<FileKind, String> {
         FileFormat::Json => serde_json::from_str(text).map_err(|e| e.to_string())?,
     };
     let has = |key: &str| value.get(key).is_some();
-    if has("routes") {
+    // A configuration names its route table by path (`routes: FILE`); a route table lists them.
+    let config_keys = crate::config::TOP_LEVEL_KEYS
+        .iter()
+        .any(|key| *key != "routes" && has(key));
+    if config_keys || value.get("routes").is_some_and(|r| r.is_string() || r.is_null()) {
+        Ok(FileKind::Config)
+    } else if has("routes") {
         Ok(FileKind::RouteTable)
     } else if value.get("account").is_some_and(|a| a.is_string()) {
         Ok(FileKind::Snapshot)
     } else {
-        Err("not a snapshot (`account: <id>`) nor a route table (`routes:`)".to_owned())
+        Err(
+            "not a snapshot (`account: <id>`), a route table (`routes:`) nor a configuration (`listen:`, `snapshot:`, ...)"
+                .to_owned(),
+        )
     }
 }
 
@@ -90,6 +101,22 @@ fn validate_file(path: &Path, catalog: &Arc<Catalog>) -> Result<String, Vec<Stri
                 }
                 Err(other) => Err(vec![other.to_string()]),
             }
+        }
+        FileKind::Config => {
+            let config = crate::config::Config::parse(&text, format == FileFormat::Json)
+                .map_err(|e| vec![format!("invalid configuration: {e}")])?;
+            config
+                .validate()
+                .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+            let unsupported = config.unsupported();
+            Ok(if unsupported.is_empty() {
+                "valid configuration".to_owned()
+            } else {
+                format!(
+                    "valid configuration (not yet supported, ignored by serve: {})",
+                    unsupported.join(", ")
+                )
+            })
         }
         FileKind::RouteTable => {
             let is_known = |id: &str| catalog.permission_id(id).is_some();

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::authn::api_key::check_token;
 use crate::authn::{ParsedToken, TokenError, parse_token, verify_secret};
+use crate::rbac::compiled::SecretHash;
 use crate::rbac::{Check, Principal, decide};
 use crate::route::{RouteDecision, RouteRequest, Scope};
 use crate::serve::{State, VerifiedToken};
@@ -228,7 +229,7 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         .get(&digest)
         .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
     if !cached {
-        if !verify_secret(&node.secret_hash, token.secret) {
+        if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
             return invalid_credentials(&TokenError::SecretMismatch);
         }
         state.token_cache().insert(
@@ -321,5 +322,20 @@ fn failed_check(
         project: scope.project.as_deref().map(str::to_owned),
         resource_type: resource_type.to_owned(),
         resource_id: resource_id.map(str::to_owned),
+    }
+}
+
+/// Checks a secret against its hash. bcrypt takes tens of milliseconds, so on a multi-threaded tokio
+/// runtime it runs under `block_in_place`: the worker hands its other tasks to its peers first and
+/// in-flight checks of other requests keep flowing. SHA-256 runs inline.
+fn verify_without_stalling_the_runtime(hash: &SecretHash, secret: &str) -> bool {
+    let slow = matches!(hash, SecretHash::Bcrypt(_));
+    let on_multi_thread = slow
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if on_multi_thread {
+        tokio::task::block_in_place(|| verify_secret(hash, secret))
+    } else {
+        verify_secret(hash, secret)
     }
 }

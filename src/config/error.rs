@@ -1,0 +1,122 @@
+//! Errors of the server configuration: reading/parsing a file, and every validation error at once.
+
+use std::fmt;
+
+/// The configuration file could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read configuration `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML/JSON or does not match the configuration's shape.
+    #[error("invalid configuration `{path}`: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+/// One validation error; `field` is the dotted path of the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A listen address is not `host:port` with an IP host.
+    #[error("`{field}`: `{value}` is not a socket address (`ip:port`)")]
+    SocketAddr {
+        /// The field.
+        field: String,
+        /// The value given.
+        value: String,
+    },
+    /// A path or string that must not be empty is empty.
+    #[error("`{field}` must not be empty")]
+    Empty {
+        /// The field.
+        field: String,
+    },
+    /// `tls.min_version` is not `1.2` or `1.3`.
+    #[error("`tls.min_version`: `{0}` is not `1.2` or `1.3`")]
+    TlsVersion(String),
+    /// A cache size of 0.
+    #[error("`{field}` must be at least 1")]
+    Zero {
+        /// The field.
+        field: String,
+    },
+    /// A duration that does not parse (`30s`, `5m`, `1h`, `1d`, `500ms`).
+    #[error("`{field}`: `{value}` is not a duration like `30s`, `5m` or `1h`")]
+    Duration {
+        /// The field.
+        field: String,
+        /// The value given.
+        value: String,
+    },
+    /// `mode` is not `enforce` or `dry_run`.
+    #[error("`mode`: `{0}` is not `enforce` or `dry_run`")]
+    Mode(String),
+    /// `audit.sink` is not `stdout`, `off` or `file:PATH`.
+    #[error("`audit.sink`: `{0}` is not `stdout`, `off` or `file:PATH`")]
+    AuditSink(String),
+    /// `telemetry.log_format` is not `json` or `text`.
+    #[error("`telemetry.log_format`: `{0}` is not `json` or `text`")]
+    LogFormat(String),
+    /// Both `snapshot.files` and `snapshot.control_plane` are set.
+    #[error("`snapshot`: set `files` or `control_plane`, not both")]
+    SnapshotBoth,
+    /// A field that must be a URL is not `http://` or `https://`.
+    #[error("`{field}`: `{value}` is not an http(s) url")]
+    Url {
+        /// The field.
+        field: String,
+        /// The value given.
+        value: String,
+    },
+    /// A JWT issuer needs exactly one of `jwks_url` and `keys`.
+    #[error("`{field}`: set exactly one of `jwks_url` and `keys`")]
+    JwtKeys {
+        /// The issuer's field path.
+        field: String,
+    },
+    /// An unsupported JWT algorithm.
+    #[error(
+        "`{field}`: `{value}` is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+    )]
+    Algorithm {
+        /// The field.
+        field: String,
+        /// The value given.
+        value: String,
+    },
+    /// A principal type other than `USER` or `SERVICE_ACCOUNT`.
+    #[error("`{field}`: `{value}` is not `USER` or `SERVICE_ACCOUNT`")]
+    PrincipalType {
+        /// The field.
+        field: String,
+        /// The value given.
+        value: String,
+    },
+}
+
+/// Every validation error of a configuration, reported together (one per line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
