@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::cli::InputError;
 use crate::config::Config;
-use crate::serve::{SnapshotSource, State};
+use crate::serve::{SnapshotSource, State, StateOptions};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -64,7 +64,14 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     let snapshots = args.snapshots.clone().or_else(|| config.snapshot.files.clone());
     let routes = args.routes.clone().or_else(|| config.routes.clone());
     let source = snapshots.map_or(SnapshotSource::Embedded, SnapshotSource::Path);
-    let state = State::load(source, routes.as_deref()).map_err(|e| InputError(e.to_string()))?;
+    let defaults = StateOptions::default();
+    let options = StateOptions {
+        catalog: config.catalog.clone(),
+        token_cache_capacity: config.cache.tokens,
+        token_ttl: config.token_ttl().unwrap_or(defaults.token_ttl),
+    };
+    let state =
+        State::load_with(source, routes.as_deref(), &options).map_err(|e| InputError(e.to_string()))?;
     if !state.is_ready() {
         tracing::warn!("no account snapshot loaded yet: health reports NOT_SERVING");
     }

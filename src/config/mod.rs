@@ -511,10 +511,7 @@ impl Config {
         flag(self.tls.is_some(), "tls");
         flag(self.snapshot.control_plane.is_some(), "snapshot.control_plane");
         flag(self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
-        flag(self.catalog.is_some(), "catalog");
         flag(!self.jwt.issuers.is_empty(), "jwt");
-        flag(self.cache.tokens != defaults.cache.tokens, "cache.tokens");
-        flag(self.token_ttl() != defaults.token_ttl(), "cache.token_ttl");
         flag(self.cache.accounts != defaults.cache.accounts, "cache.accounts");
         flag(
             self.cache.account_idle != defaults.cache.account_idle,
@@ -703,13 +700,7 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
         assert_eq!(config.validate(), Ok(()));
         assert_eq!(
             config.unsupported(),
-            [
-                "snapshot.control_plane",
-                "catalog",
-                "cache.tokens",
-                "audit",
-                "mode: dry_run"
-            ]
+            ["snapshot.control_plane", "audit", "mode: dry_run"]
         );
     }
 }

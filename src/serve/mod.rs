@@ -92,10 +92,44 @@ impl std::fmt::Debug for State {
     }
 }
 
+/// Settings of the shared state beyond its sources.
+#[derive(Debug, Clone)]
+pub struct StateOptions {
+    /// A catalog file replacing the embedded catalog.
+    pub catalog: Option<std::path::PathBuf>,
+    /// How many verified tokens the cache holds.
+    pub token_cache_capacity: u64,
+    /// How long a verified token stays cached.
+    pub token_ttl: Duration,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        Self {
+            catalog: None,
+            token_cache_capacity: TOKEN_CACHE_CAPACITY,
+            token_ttl: TOKEN_TTL,
+        }
+    }
+}
+
 impl State {
     /// Loads the route table (`None` = the embedded default) and the snapshots once.
     pub fn load(snapshots: SnapshotSource, routes: Option<&std::path::Path>) -> Result<Self, ServeError> {
-        let catalog = Arc::new(Catalog::embedded().map_err(|e| ServeError::Catalog(e.to_string()))?);
+        Self::load_with(snapshots, routes, &StateOptions::default())
+    }
+
+    /// Like `load`, with a catalog override and token-cache settings.
+    pub fn load_with(
+        snapshots: SnapshotSource,
+        routes: Option<&std::path::Path>,
+        options: &StateOptions,
+    ) -> Result<Self, ServeError> {
+        let catalog = match &options.catalog {
+            Some(path) => Catalog::from_file(path),
+            None => Catalog::embedded(),
+        };
+        let catalog = Arc::new(catalog.map_err(|e| ServeError::Catalog(e.to_string()))?);
         let known = |id: &str| catalog.permission_id(id).is_some();
         let table = match routes {
             None => RouteTable::default_harness(&known)?,
@@ -114,8 +148,8 @@ impl State {
             accounts: ArcSwap::from_pointee(accounts),
             routes: Arc::new(table),
             tokens: moka::sync::Cache::builder()
-                .max_capacity(TOKEN_CACHE_CAPACITY)
-                .time_to_live(TOKEN_TTL)
+                .max_capacity(options.token_cache_capacity)
+                .time_to_live(options.token_ttl)
                 .build(),
             loader: Mutex::new(loader),
             id_prefix: rand::random(),
