@@ -10,111 +10,22 @@ use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::Request as AttrRequest;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use scopegate::serve::{SnapshotSource, State, run_on};
-use tokio::sync::oneshot;
+use scopegate::serve::{SnapshotSource, State};
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
-const EXECUTE: &str = "/v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute";
+mod common;
 
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(state: Arc<State>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            run_on(listener, state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        let url = format!("http://{}", self.addr);
-        for _ in 0..50 {
-            if let Ok(channel) = Channel::from_shared(url.clone()).unwrap().connect().await {
-                return channel;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server did not come up");
-    }
-
-    async fn client(&self) -> AuthorizationClient<Channel> {
-        AuthorizationClient::new(self.channel().await)
-    }
-
-    async fn health(&self) -> i32 {
-        let mut health = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
-        health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-}
+use common::{ALICE, EXECUTE, Server, allowed, check};
 
 fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest {
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(AttrRequest {
-                http: Some(HttpRequest {
-                    method: method.to_owned(),
-                    path: path.to_owned(),
-                    headers: headers
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    }
+    common::request(method, path, headers, None)
 }
 
 fn with_key(method: &str, path: &str, token: &str) -> CheckRequest {
     request(method, path, &[("harness-account", "acme"), ("x-api-key", token)])
-}
-
-/// Sends `req`; a gRPC error (rather than a CheckResponse) fails the test.
-async fn check(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> CheckResponse {
-    client.check(req).await.unwrap().into_inner()
-}
-
-fn allowed(resp: &CheckResponse) -> bool {
-    resp.status.as_ref().is_some_and(|s| s.code == 0)
-        && matches!(resp.http_response, Some(HttpResponse::OkResponse(_)))
 }
 
 /// `(grpc code, http status, body code)` of a denial; panics on an allow.

@@ -9,98 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HeaderAppendAction, HttpResponse};
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use scopegate::serve::{SnapshotSource, State, run_on};
-use tokio::sync::oneshot;
+use scopegate::serve::{SnapshotSource, State};
 use tonic::transport::Channel;
 
-const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
 const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
 const CI_OLD: &str = "sat.acme.citokold01.OldTokenSecret01";
-const EXECUTE: &str = "/v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute";
 
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
+mod common;
 
-impl Server {
-    async fn start(state: Arc<State>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            run_on(listener, state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        let url = format!("http://{}", self.addr);
-        for _ in 0..50 {
-            if let Ok(channel) = Channel::from_shared(url.clone()).unwrap().connect().await {
-                return channel;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server did not come up");
-    }
-
-    async fn client(&self) -> AuthorizationClient<Channel> {
-        AuthorizationClient::new(self.channel().await)
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-}
-
-fn request(method: &str, path: &str, headers: &[(&str, &str)], permission: Option<&str>) -> CheckRequest {
-    let headers: HashMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let mut context_extensions = HashMap::new();
-    if let Some(p) = permission {
-        context_extensions.insert("permission".to_owned(), p.to_owned());
-    }
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(AttrRequest {
-                http: Some(HttpRequest {
-                    method: method.to_owned(),
-                    path: path.to_owned(),
-                    headers,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            context_extensions,
-            ..Default::default()
-        }),
-    }
-}
-
-async fn check(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> CheckResponse {
-    client.check(req).await.unwrap().into_inner()
-}
+use common::{ALICE, EXECUTE, Server, allowed, check, request};
 
 /// `(grpc code, http status, body json, denied headers)` of a denial.
 fn denial(resp: &CheckResponse) -> (i32, i32, serde_json::Value, HashMap<String, String>) {
@@ -158,11 +76,6 @@ fn execute(token: &str) -> CheckRequest {
         &[("harness-account", "acme"), ("x-api-key", token)],
         None,
     )
-}
-
-fn allowed(resp: &CheckResponse) -> bool {
-    resp.status.as_ref().is_some_and(|s| s.code == 0)
-        && matches!(resp.http_response, Some(HttpResponse::OkResponse(_)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
