@@ -1,5 +1,11 @@
 //! Compiles `proto/` with protox (pure Rust: no `protoc` needed) and generates the
 //! prost messages, the tonic services and the serde mapping of the snapshot schema.
+//!
+//! Two passes, so that `rbac` (which holds the snapshot messages) stays free of tonic:
+//! - `snapshot.proto` → `$OUT_DIR/scopegate.v1.rs` (messages + serde), included by `rbac::model`;
+//! - `control_plane.proto` → `$OUT_DIR/control_plane/scopegate.v1.rs` (the `SnapshotService`
+//!   client and server), included by `crate::proto`, with the snapshot messages taken from
+//!   `rbac::model` through `extern_path`.
 
 use std::error::Error;
 
@@ -12,11 +18,13 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     (".scopegate.v1.ApiKeyParent.type", "principal_type"),
 ];
 
+/// The proto files: the snapshot schema, then the control plane's service.
+const SNAPSHOT_PROTO: &str = "proto/scopegate/v1/snapshot.proto";
+const CONTROL_PLANE_PROTO: &str = "proto/scopegate/v1/control_plane.proto";
+
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let files = ["proto/scopegate/v1/snapshot.proto"];
-    let descriptors = protox::compile(files, ["proto"])?;
-
+    let descriptors = protox::compile([SNAPSHOT_PROTO], ["proto"])?;
     let mut builder = tonic_prost_build::configure().message_attribute(
         ".scopegate.v1",
         "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
@@ -26,6 +34,24 @@ fn main() -> Result<(), Box<dyn Error>> {
             field,
             format!("#[serde(with = \"crate::rbac::model::enum_names::{adapter}\")]"),
         );
+    }
+    builder.compile_fds(descriptors.clone())?;
+
+    // Every type of `snapshot.proto` is external here (prost skips generating external types).
+    let snapshot_types: Vec<String> = descriptors
+        .file
+        .iter()
+        .flat_map(|f| {
+            let messages = f.message_type.iter().map(|m| m.name().to_owned());
+            messages.chain(f.enum_type.iter().map(|e| e.name().to_owned()))
+        })
+        .collect();
+    let descriptors = protox::compile([CONTROL_PLANE_PROTO], ["proto"])?;
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("control_plane");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut builder = tonic_prost_build::configure().out_dir(&out_dir);
+    for name in &snapshot_types {
+        builder = builder.extern_path(format!(".scopegate.v1.{name}"), format!("crate::rbac::model::{name}"));
     }
     builder.compile_fds(descriptors)?;
     Ok(())

@@ -7,7 +7,9 @@
 pub mod authn;
 pub mod cli;
 pub mod config;
+pub mod control_plane;
 pub mod envoy;
+pub mod proto;
 pub mod rbac;
 pub mod route;
 pub mod serve;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod control_plane;
 pub mod serve;
 pub mod token;
 pub mod validate;
@@ -30,6 +31,8 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Run the sidecar: Envoy ext_authz gRPC and gRPC health.
     Serve(serve::ServeArgs),
+    /// Run the reference control plane: serve a folder of account snapshots to sidecars.
+    ControlPlane(control_plane::ControlPlaneArgs),
 }
 
 /// A command-line failure: bad input, reported on stderr with exit code 2.
@@ -50,6 +53,17 @@ pub fn load_catalog(
         .map_err(|e| InputError(e.to_string()))
 }
 
+/// Logs to stdout (`RUST_LOG` filters, default `info`); no colours unless stdout is a terminal.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .try_init();
+}
+
 /// Parses the command line, runs the subcommand and maps its outcome to an exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -58,6 +72,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Token(command) => token::run(&command),
         Command::Serve(args) => serve::run(&args),
+        Command::ControlPlane(args) => control_plane::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,0 +1,217 @@
+//! `scopegate control-plane`: the reference control plane. It serves every account snapshot file of
+//! a folder over `scopegate.v1.SnapshotService` (Watch + Get), validates each file before serving it
+//! (an invalid file is refused and logged; the last valid version keeps being served), refuses
+//! versions that go backwards, and pushes a new version to every watcher as soon as the folder is
+//! rescanned (every [`SCAN_INTERVAL`]). gRPC health; TLS 1.3 with optional mutual TLS.
+//!
+//! It shares no state with the sidecar: only the generated messages of [`crate::proto`].
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_stream::wrappers::{TcpListenerStream, WatchStream};
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+
+use crate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
+use crate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
+use crate::rbac::Catalog;
+
+pub mod store;
+pub mod tls;
+
+pub use store::{Refusal, Scanner, Store};
+pub use tls::{TlsError, TlsFiles};
+
+/// How often the source folder is rescanned.
+pub const SCAN_INTERVAL: Duration = Duration::from_millis(250);
+/// The largest message sent (a 100,000-assignment account is ~10 MB).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// The gRPC service name reported by health.
+pub const SERVICE_NAME: &str = "scopegate.v1.SnapshotService";
+
+/// Why the control plane could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlPlaneError {
+    /// The source folder cannot be read.
+    #[error("cannot read the source `{path}`: {source}")]
+    Source {
+        /// The folder.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TLS configuration is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Binding the listener failed.
+    #[error("cannot listen on `{addr}`: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// What the control plane serves and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The folder of account snapshot files (or one file).
+    pub source: PathBuf,
+    /// The catalog snapshots are validated against.
+    pub catalog: Arc<Catalog>,
+    /// TLS; `None` = plaintext.
+    pub tls: Option<TlsFiles>,
+    /// How often the folder is rescanned.
+    pub scan_interval: Duration,
+}
+
+/// The tonic `SnapshotService` over a [`Store`].
+#[derive(Debug, Clone)]
+pub struct Service {
+    store: Arc<Store>,
+}
+
+impl Service {
+    /// A service over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+}
+
+fn not_found(account: &str) -> Status {
+    let shown: String = account.chars().take(128).collect();
+    Status::not_found(format!("no snapshot for account `{shown}`"))
+}
+
+/// The stream of a Watch call.
+pub type WatchResponses = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SnapshotService for Service {
+    type WatchStream = WatchResponses;
+
+    async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<WatchResponses>, Status> {
+        let WatchRequest {
+            account,
+            known_version,
+        } = request.into_inner();
+        let rx = self.store.subscribe(&account).ok_or_else(|| not_found(&account))?;
+        let mut known = known_version;
+        // WatchStream yields the current value first, then each change; it ends when the store
+        // closes (shutdown), which lets the server drain.
+        let stream = WatchStream::new(rx).filter_map(move |snapshot| {
+            (snapshot.version > known).then(|| {
+                known = snapshot.version;
+                Ok(WatchResponse {
+                    snapshot: Some((*snapshot).clone()),
+                })
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let account = request.into_inner().account;
+        let snapshot = self.store.current(&account).ok_or_else(|| not_found(&account))?;
+        Ok(Response::new(GetResponse {
+            snapshot: Some((*snapshot).clone()),
+        }))
+    }
+}
+
+/// Scans the source once (so every valid account is served from the first request on), then serves
+/// on `listener` until `shutdown` completes, rescanning every `scan_interval`.
+pub async fn run_on(
+    listener: tokio::net::TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ControlPlaneError> {
+    std::fs::metadata(&options.source).map_err(|source| ControlPlaneError::Source {
+        path: options.source.display().to_string(),
+        source,
+    })?;
+    let tls = options.tls.as_ref().map(tls::server_config).transpose()?;
+    let store = Arc::new(Store::default());
+    let scanner = Arc::new(Mutex::new(Scanner::new(
+        options.source.clone(),
+        Arc::clone(&options.catalog),
+        Arc::clone(&store),
+    )));
+    rescan(&scanner).await;
+    tracing::info!(accounts = store.len(), "source scanned");
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
+    let rescanner = {
+        let scanner = Arc::clone(&scanner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(options.scan_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                rescan(&scanner).await;
+            }
+        })
+    };
+    let service = SnapshotServiceServer::new(Service::new(Arc::clone(&store)))
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(64 * 1024);
+    let router = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(service);
+    let closing = {
+        let store = Arc::clone(&store);
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing watch streams");
+            store.close();
+        }
+    };
+    let result = match tls {
+        Some(config) => {
+            router
+                .serve_with_incoming_shutdown(tls::incoming(listener, config), closing)
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), closing)
+                .await
+        }
+    };
+    rescanner.abort();
+    Ok(result?)
+}
+
+async fn rescan(scanner: &Arc<Mutex<Scanner>>) {
+    let scanner = Arc::clone(scanner);
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(mut scanner) = scanner.lock() {
+            scanner.scan();
+        }
+    })
+    .await;
+}
+
+/// Binds `addr` and serves until SIGINT or SIGTERM.
+pub async fn run(addr: &str, options: Options) -> Result<(), ControlPlaneError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ControlPlaneError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })?;
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(%local, tls = options.tls.is_some(), "scopegate control plane listening");
+    }
+    run_on(listener, options, crate::serve::shutdown_signal()).await
+}

@@ -1,0 +1,266 @@
+//! What the control plane serves: the last valid snapshot of every account, one
+//! `tokio::sync::watch` channel per account (a Watch stream is a subscriber), and the scanner that
+//! reads the source folder and publishes only validated, non-backwards versions.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::rbac::model::AccountSnapshot;
+use crate::rbac::{Catalog, SnapshotError, compile};
+
+/// Why a file was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The file does not read, parse or compile.
+    #[error("{0}")]
+    Invalid(#[from] SnapshotError),
+    /// The file's version is older than the one served.
+    #[error("account `{account}`: version {version} is older than version {current} being served")]
+    Backwards {
+        /// The account.
+        account: String,
+        /// The refused version.
+        version: u64,
+        /// The version served.
+        current: u64,
+    },
+    /// The file changed but kept the served version number.
+    #[error("account `{account}`: changed without a new version (still {version})")]
+    SameVersion {
+        /// The account.
+        account: String,
+        /// The version served.
+        version: u64,
+    },
+}
+
+impl Refusal {
+    /// A stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::Backwards { .. } => "version_backwards",
+            Self::SameVersion { .. } => "version_unchanged",
+        }
+    }
+}
+
+/// The snapshots being served, by account.
+#[derive(Debug, Default)]
+pub struct Store {
+    accounts: RwLock<HashMap<String, watch::Sender<Arc<AccountSnapshot>>>>,
+    published: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Store {
+    /// The snapshot served for `account`.
+    pub fn current(&self, account: &str) -> Option<Arc<AccountSnapshot>> {
+        let accounts = self.accounts.read().ok()?;
+        accounts.get(account).map(|tx| Arc::clone(&tx.borrow()))
+    }
+
+    /// A receiver of every version of `account` from now on (the current one is marked seen-not).
+    pub fn subscribe(&self, account: &str) -> Option<watch::Receiver<Arc<AccountSnapshot>>> {
+        let accounts = self.accounts.read().ok()?;
+        accounts.get(account).map(watch::Sender::subscribe)
+    }
+
+    /// How many accounts are served.
+    pub fn len(&self) -> usize {
+        self.accounts.read().map_or(0, |a| a.len())
+    }
+
+    /// Whether no account is served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many versions were published and refused since start.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.published.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Ends every Watch stream (their senders are dropped) and stops serving.
+    pub fn close(&self) {
+        if let Ok(mut accounts) = self.accounts.write() {
+            accounts.clear();
+        }
+    }
+
+    /// Publishes a validated snapshot unless it is not newer than the one served. Returns whether it
+    /// was published (`Ok(false)`: identical to the one served).
+    fn publish(&self, snapshot: AccountSnapshot) -> Result<bool, Refusal> {
+        let Ok(mut accounts) = self.accounts.write() else {
+            return Ok(false);
+        };
+        if let Some(tx) = accounts.get(&snapshot.account) {
+            let current = Arc::clone(&tx.borrow());
+            if snapshot.version < current.version {
+                return Err(Refusal::Backwards {
+                    account: snapshot.account,
+                    version: snapshot.version,
+                    current: current.version,
+                });
+            }
+            if snapshot.version == current.version {
+                if *current == snapshot {
+                    return Ok(false);
+                }
+                return Err(Refusal::SameVersion {
+                    account: snapshot.account,
+                    version: current.version,
+                });
+            }
+            tx.send_replace(Arc::new(snapshot));
+        } else {
+            let account = snapshot.account.clone();
+            accounts.insert(account, watch::Sender::new(Arc::new(snapshot)));
+        }
+        self.published.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+/// Reads the source folder and publishes every changed, valid file to the store.
+#[derive(Debug)]
+pub struct Scanner {
+    dir: PathBuf,
+    catalog: Arc<Catalog>,
+    store: Arc<Store>,
+    seen: HashMap<PathBuf, Fingerprint>,
+}
+
+impl Scanner {
+    /// A scanner of `dir` (a folder of snapshot files, or one file) publishing to `store`.
+    pub fn new(dir: PathBuf, catalog: Arc<Catalog>, store: Arc<Store>) -> Self {
+        Self {
+            dir,
+            catalog,
+            store,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Reads the changed files and publishes the valid ones; returns how many versions it
+    /// published. Blocking I/O and compilation: call from a blocking context.
+    pub fn scan(&mut self) -> usize {
+        let listed = match list_files(&self.dir) {
+            Ok(listed) => listed,
+            Err(error) => {
+                tracing::warn!(path = %self.dir.display(), %error, "cannot list the source folder");
+                return 0;
+            }
+        };
+        self.seen.retain(|file, _| listed.iter().any(|(p, _)| p == file));
+        let mut published = 0;
+        for (file, fingerprint) in listed {
+            if self.seen.get(&file) == Some(&fingerprint) {
+                continue;
+            }
+            self.seen.insert(file.clone(), fingerprint);
+            match self.load(&file) {
+                Ok(Some((account, version))) => {
+                    published += 1;
+                    tracing::info!(path = %file.display(), account, version, "snapshot published");
+                }
+                Ok(None) => {}
+                Err(refusal) => {
+                    self.store.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        path = %file.display(),
+                        code = refusal.code(),
+                        error = %refusal,
+                        "snapshot refused; the last valid version is still served"
+                    );
+                }
+            }
+        }
+        published
+    }
+
+    fn load(&self, file: &Path) -> Result<Option<(String, u64)>, Refusal> {
+        let snapshot = AccountSnapshot::read(file)?;
+        compile(&snapshot, Arc::clone(&self.catalog), None)?;
+        let id = (snapshot.account.clone(), snapshot.version);
+        Ok(self.store.publish(snapshot)?.then_some(id))
+    }
+}
+
+fn is_snapshot_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
+    let meta = std::fs::metadata(path)?;
+    Ok(Fingerprint {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+    })
+}
+
+fn list_files(path: &Path) -> std::io::Result<Vec<(PathBuf, Fingerprint)>> {
+    if !std::fs::metadata(path)?.is_dir() {
+        return Ok(vec![(path.to_path_buf(), fingerprint(path)?)]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let file = entry?.path();
+        if is_snapshot_file(&file) && file.is_file() {
+            // A file can vanish between listing and stat (an editor's rename); skip it this round.
+            if let Ok(fp) = fingerprint(&file) {
+                files.push((file, fp));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::serve::DEMO_SNAPSHOT_YAML;
+
+    fn demo(version: u64) -> AccountSnapshot {
+        let mut s = AccountSnapshot::parse(DEMO_SNAPSHOT_YAML, crate::rbac::model::FileFormat::Yaml).unwrap();
+        s.version = version;
+        s
+    }
+
+    #[test]
+    fn versions_only_move_forward() {
+        let store = Store::default();
+        assert!(store.publish(demo(5)).unwrap());
+        assert!(!store.publish(demo(5)).unwrap());
+        let mut changed = demo(5);
+        changed.role_assignments.clear();
+        assert_eq!(store.publish(changed).unwrap_err().code(), "version_unchanged");
+        assert_eq!(store.publish(demo(4)).unwrap_err().code(), "version_backwards");
+        assert_eq!(store.current("acme").unwrap().version, 5);
+        let mut rx = store.subscribe("acme").unwrap();
+        assert!(store.publish(demo(6)).unwrap());
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow_and_update().version, 6);
+        store.close();
+        assert!(rx.has_changed().is_err());
+        assert!(store.is_empty());
+    }
+}
