@@ -51,7 +51,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(&out_dir)?;
     let mut builder = tonic_prost_build::configure().out_dir(&out_dir);
     for name in &snapshot_types {
-        builder = builder.extern_path(format!(".scopegate.v1.{name}"), format!("crate::rbac::model::{name}"));
+        builder = builder.extern_path(
+            format!(".scopegate.v1.{name}"),
+            format!("crate::rbac::model::{name}"),
+        );
     }
     builder.compile_fds(descriptors)?;
     Ok(())

@@ -13,3 +13,4 @@ pub mod proto;
 pub mod rbac;
 pub mod route;
 pub mod serve;
+pub mod snapshot;

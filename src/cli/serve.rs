@@ -9,8 +9,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::cli::InputError;
-use crate::config::Config;
+use crate::config::{Config, ControlPlane, parse_duration};
 use crate::serve::{SnapshotSource, State, StateOptions};
+use crate::snapshot::RemoteOptions;
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -22,9 +23,14 @@ pub struct ServeArgs {
     /// `listen.grpc`, else `127.0.0.1:9191`.
     #[arg(long)]
     pub listen: Option<String>,
-    /// A snapshot file or a folder of them (reloaded on change); default: the embedded demo.
-    #[arg(long)]
+    /// A snapshot file or a folder of them (reloaded on change); default: the configuration's
+    /// `snapshot` section, else the embedded demo.
+    #[arg(long, conflicts_with = "control_plane")]
     pub snapshots: Option<PathBuf>,
+    /// A control plane URL to load accounts from (`http://` or `https://`), replacing the
+    /// configuration's `snapshot.control_plane.url`.
+    #[arg(long, value_name = "URL")]
+    pub control_plane: Option<String>,
     /// A route-table file; default: the embedded Harness table.
     #[arg(long)]
     pub routes: Option<PathBuf>,
@@ -32,12 +38,7 @@ pub struct ServeArgs {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    crate::cli::init_logging();
     let config = match &args.config {
         Some(path) => {
             let config = Config::load(path).map_err(|e| InputError(e.to_string()))?;
@@ -54,16 +55,9 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
             "configuration section `{section}` is not supported yet: it is ignored"
         );
     }
-    if snapshots_from_control_plane_only(args, &config) {
-        return Err(InputError(
-            "`snapshot.control_plane` is not supported yet: set `snapshot.files` or `--snapshots` (refusing to serve the embedded demo in its place)"
-                .to_owned(),
-        ));
-    }
     let listen = args.listen.clone().unwrap_or_else(|| config.listen.grpc.clone());
-    let snapshots = args.snapshots.clone().or_else(|| config.snapshot.files.clone());
     let routes = args.routes.clone().or_else(|| config.routes.clone());
-    let source = snapshots.map_or(SnapshotSource::Embedded, SnapshotSource::Path);
+    let source = snapshot_source(args, &config)?;
     let defaults = StateOptions::default();
     let options = StateOptions {
         catalog: config.catalog.clone(),
@@ -85,7 +79,40 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether the only snapshot source configured is the (not yet supported) control plane.
-fn snapshots_from_control_plane_only(args: &ServeArgs, config: &Config) -> bool {
-    args.snapshots.is_none() && config.snapshot.files.is_none() && config.snapshot.control_plane.is_some()
+/// The snapshot source: `--snapshots`, `--control-plane`, the configuration's `snapshot.files` or
+/// `snapshot.control_plane`, else the embedded demo.
+fn snapshot_source(args: &ServeArgs, config: &Config) -> Result<SnapshotSource, InputError> {
+    if let Some(path) = &args.snapshots {
+        return Ok(SnapshotSource::Path(path.clone()));
+    }
+    let configured = config.snapshot.control_plane.clone();
+    let remote = match (&args.control_plane, configured) {
+        (Some(url), cp) => ControlPlane {
+            url: url.clone(),
+            ..cp.unwrap_or_default()
+        },
+        (None, Some(cp)) => cp,
+        (None, None) => {
+            return Ok(config
+                .snapshot
+                .files
+                .clone()
+                .map_or(SnapshotSource::Embedded, SnapshotSource::Path));
+        }
+    };
+    let duration = |field: &str, value: &str| {
+        parse_duration(value).ok_or_else(|| InputError(format!("`{field}`: `{value}` is not a duration")))
+    };
+    let defaults = RemoteOptions::default();
+    Ok(SnapshotSource::ControlPlane(RemoteOptions {
+        url: remote.url,
+        ca: remote.ca,
+        identity: remote.cert.zip(remote.key),
+        preload: remote.accounts,
+        cache_dir: config.snapshot.cache_dir.clone(),
+        max_accounts: config.cache.accounts,
+        account_idle: duration("cache.account_idle", &config.cache.account_idle)?,
+        load_timeout: duration("snapshot.control_plane.load_timeout", &remote.load_timeout)?,
+        ..defaults
+    }))
 }

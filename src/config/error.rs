@@ -66,6 +66,9 @@ pub enum ConfigError {
     /// `telemetry.log_format` is not `json` or `text`.
     #[error("`telemetry.log_format`: `{0}` is not `json` or `text`")]
     LogFormat(String),
+    /// Only one of `snapshot.control_plane.cert` and `snapshot.control_plane.key` is set.
+    #[error("`snapshot.control_plane`: set both `cert` and `key` (mutual tls), or neither")]
+    ClientCertPair,
     /// Both `snapshot.files` and `snapshot.control_plane` are set.
     #[error("`snapshot`: set `files` or `control_plane`, not both")]
     SnapshotBoth,

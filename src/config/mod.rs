@@ -2,8 +2,9 @@
 //! documented default for every field, [`Config::load`] (YAML, or JSON by extension) and
 //! [`Config::validate`], which reports every error at once.
 //!
-//! Some sections are parsed and validated but not yet implemented by the server (TLS, JWT, the
-//! control plane, audit, telemetry, the HTTP listener, dry-run mode, the account cache);
+//! Some sections are parsed and validated but not yet implemented by the server (TLS, JWT, audit,
+//! telemetry, the HTTP listener, dry-run mode; `cache_dir` and the account cache without a control
+//! plane);
 //! [`Config::unsupported`] names the ones a configuration sets so `serve` can warn about them.
 
 use std::net::SocketAddr;
@@ -106,22 +107,43 @@ impl Default for Tls {
 pub struct Snapshot {
     /// A snapshot file or a folder of them, reloaded on change; default: none (the embedded demo).
     pub files: Option<PathBuf>,
-    /// A control plane to fetch snapshots from; default: none. Not yet supported by the server.
+    /// A control plane to fetch snapshots from; default: none.
     pub control_plane: Option<ControlPlane>,
-    /// Where last-known-good copies are kept for a cold start; default: none. Not yet supported.
+    /// Where last-known-good copies of control-plane snapshots are kept for a cold start; default:
+    /// none.
     pub cache_dir: Option<PathBuf>,
 }
 
 /// `snapshot.control_plane`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ControlPlane {
-    /// The control plane's URL; default: empty, which is invalid.
+    /// The control plane's URL (`https://` for TLS); default: empty, which is invalid.
     pub url: String,
     /// A CA bundle to verify it; default: none (the system roots).
     pub ca: Option<PathBuf>,
-    /// The accounts to fetch; default: empty (every account the control plane serves).
+    /// A client certificate (PEM) for mutual TLS, with `key`; default: none.
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM); default: none.
+    pub key: Option<PathBuf>,
+    /// Accounts loaded at start and kept (readiness waits for them); default: empty (every account
+    /// is loaded on its first request).
     pub accounts: Vec<String>,
+    /// How long a request waits for its account's first load before 503; default: `150ms`.
+    pub load_timeout: String,
+}
+
+impl Default for ControlPlane {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            ca: None,
+            cert: None,
+            key: None,
+            accounts: Vec::new(),
+            load_timeout: "150ms".to_owned(),
+        }
+    }
 }
 
 /// `jwt`: accepted JWT issuers.
@@ -194,9 +216,10 @@ pub struct Cache {
     pub tokens: u64,
     /// How long a verified token is trusted; default: `5m`.
     pub token_ttl: String,
-    /// Compiled accounts held at most; default: `1000`. Not yet supported by the server.
+    /// Compiled accounts held at most (control plane only: files load every account); default:
+    /// `1000`.
     pub accounts: u64,
-    /// How long an unused account stays compiled; default: `1h`. Not yet supported by the server.
+    /// How long an unused account stays compiled (control plane only); default: `1h`.
     pub account_idle: String,
 }
 
@@ -371,8 +394,19 @@ impl Config {
                     value: cp.url.clone(),
                 });
             }
-            if let Some(ca) = &cp.ca {
-                empty("snapshot.control_plane.ca", ca, &mut errors);
+            for (field, path) in [("ca", &cp.ca), ("cert", &cp.cert), ("key", &cp.key)] {
+                if let Some(path) = path {
+                    empty(&format!("snapshot.control_plane.{field}"), path, &mut errors);
+                }
+            }
+            if cp.cert.is_some() != cp.key.is_some() {
+                errors.push(ConfigError::ClientCertPair);
+            }
+            if parse_duration(&cp.load_timeout).is_none() {
+                errors.push(ConfigError::Duration {
+                    field: "snapshot.control_plane.load_timeout".to_owned(),
+                    value: cp.load_timeout.clone(),
+                });
             }
             for (i, account) in cp.accounts.iter().enumerate() {
                 if account.is_empty() {
@@ -509,12 +543,16 @@ impl Config {
         };
         flag(self.listen.http.is_some(), "listen.http");
         flag(self.tls.is_some(), "tls");
-        flag(self.snapshot.control_plane.is_some(), "snapshot.control_plane");
-        flag(self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
+        // Last-known-good copies and the account cache belong to the control-plane source.
+        let files = self.snapshot.control_plane.is_none();
+        flag(files && self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
         flag(!self.jwt.issuers.is_empty(), "jwt");
-        flag(self.cache.accounts != defaults.cache.accounts, "cache.accounts");
         flag(
-            self.cache.account_idle != defaults.cache.account_idle,
+            files && self.cache.accounts != defaults.cache.accounts,
+            "cache.accounts",
+        );
+        flag(
+            files && self.cache.account_idle != defaults.cache.account_idle,
             "cache.account_idle",
         );
         flag(self.audit != defaults.audit, "audit");
@@ -698,9 +736,30 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
         let text = "mode: dry_run\naudit: {sink: off}\ncatalog: cat.yaml\ncache: {tokens: 5}\nsnapshot: {control_plane: {url: https://cp:9300}}\n";
         let config = Config::parse(text, false).unwrap();
         assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.unsupported(), ["audit", "mode: dry_run"]);
+        let cache = "cache: {accounts: 5, account_idle: 1m}\nsnapshot: {cache_dir: /tmp/lkg}\n";
+        let config = Config::parse(cache, false).unwrap();
         assert_eq!(
             config.unsupported(),
-            ["snapshot.control_plane", "audit", "mode: dry_run"]
+            ["snapshot.cache_dir", "cache.accounts", "cache.account_idle"]
+        );
+        let remote = "cache: {accounts: 5, account_idle: 1m}\nsnapshot: {cache_dir: /tmp/lkg, control_plane: {url: https://cp:9300}}\n";
+        let config = Config::parse(remote, false).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        assert!(config.unsupported().is_empty());
+    }
+
+    #[test]
+    fn control_plane_settings_are_checked() {
+        let text = "snapshot: {control_plane: {url: https://cp:9300, cert: c.pem, load_timeout: soon}}\n";
+        let errors = Config::parse(text, false).unwrap().validate().unwrap_err();
+        let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "`snapshot.control_plane`: set both `cert` and `key` (mutual tls), or neither",
+                "`snapshot.control_plane.load_timeout`: `soon` is not a duration like `30s`, `5m` or `1h`",
+            ]
         );
     }
 }

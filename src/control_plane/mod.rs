@@ -104,7 +104,10 @@ impl SnapshotService for Service {
             account,
             known_version,
         } = request.into_inner();
-        let rx = self.store.subscribe(&account).ok_or_else(|| not_found(&account))?;
+        let rx = self
+            .store
+            .subscribe(&account)
+            .ok_or_else(|| not_found(&account))?;
         let mut known = known_version;
         // WatchStream yields the current value first, then each change; it ends when the store
         // closes (shutdown), which lets the server drain.
@@ -147,10 +150,15 @@ pub async fn run_on(
         Arc::clone(&store),
     )));
     rescan(&scanner).await;
-    tracing::info!(accounts = store.len(), "source scanned");
+    // Logged once every valid account is served: scripts and tests wait for this line.
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(%local, accounts = store.len(), tls = tls.is_some(), "scopegate control plane listening");
+    }
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_service_status("", ServingStatus::Serving).await;
-    reporter.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
+    reporter
+        .set_service_status(SERVICE_NAME, ServingStatus::Serving)
+        .await;
     let rescanner = {
         let scanner = Arc::clone(&scanner);
         tokio::spawn(async move {
@@ -210,8 +218,5 @@ pub async fn run(addr: &str, options: Options) -> Result<(), ControlPlaneError> 
             addr: addr.to_owned(),
             source,
         })?;
-    if let Ok(local) = listener.local_addr() {
-        tracing::info!(%local, tls = options.tls.is_some(), "scopegate control plane listening");
-    }
     run_on(listener, options, crate::serve::shutdown_signal()).await
 }

@@ -52,22 +52,58 @@ impl Authorization for AuthzService {
         &self,
         request: tonic::Request<CheckRequest>,
     ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        Ok(tonic::Response::new(check(&self.state, &request.into_inner())))
+        let request = request.into_inner();
+        let decision_id = self.state.next_decision_id();
+        let mut outcome = decide(&self.state, &request);
+        // An account not loaded yet (control plane): load it, single-flight and bounded, then
+        // decide once more.
+        if let Outcome::Deny(Denial::SnapshotUnavailable { account }) = &outcome
+            && self.state.load_account(account).await
+        {
+            outcome = decide(&self.state, &request);
+        }
+        Ok(tonic::Response::new(respond(&outcome, &decision_id, &request)))
     }
 }
 
 static EMPTY_HEADERS: std::sync::LazyLock<HashMap<String, String>> = std::sync::LazyLock::new(HashMap::new);
 
-/// Answers one `CheckRequest` (the whole Check, without the transport).
+/// Answers one `CheckRequest` (the whole Check, without the transport) from the accounts loaded
+/// now: an account not loaded yet is 503 here (the service loads it and retries).
 pub fn check(state: &State, request: &CheckRequest) -> CheckResponse {
     let decision_id = state.next_decision_id();
+    respond(&decide(state, request), &decision_id, request)
+}
+
+fn request_headers(request: &CheckRequest) -> &HashMap<String, String> {
+    request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .map_or(&*EMPTY_HEADERS, |h| &h.headers)
+}
+
+/// Logs the decision and maps it to the wire.
+fn respond(outcome: &Outcome, decision_id: &str, request: &CheckRequest) -> CheckResponse {
+    tracing::debug!(
+        decision_id = %decision_id,
+        allowed = matches!(outcome, Outcome::Allow { .. }),
+        reason = outcome.reason(),
+        "decision"
+    );
+    to_response(outcome, decision_id, request_headers(request))
+}
+
+/// Maps a `CheckRequest` to a [`Request`] and authorizes it.
+fn decide(state: &State, request: &CheckRequest) -> Outcome {
     let http = request
         .attributes
         .as_ref()
         .and_then(|a| a.request.as_ref())
         .and_then(|r| r.http.as_ref());
-    let headers = http.map_or(&*EMPTY_HEADERS, |h| &h.headers);
-    let outcome = match http {
+    let headers = request_headers(request);
+    match http {
         None => Outcome::Deny(Denial::InvalidRequest {
             reason: "no_http_attributes",
         }),
@@ -89,14 +125,7 @@ pub fn check(state: &State, request: &CheckRequest) -> CheckResponse {
                 },
             )
         }
-    };
-    tracing::debug!(
-        decision_id = %decision_id,
-        allowed = matches!(outcome, Outcome::Allow { .. }),
-        reason = outcome.reason(),
-        "decision"
-    );
-    to_response(&outcome, &decision_id, headers)
+    }
 }
 
 fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
@@ -219,7 +248,7 @@ fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
             "INVALID_REQUEST",
             "Malformed request".to_owned(),
         ),
-        Denial::SnapshotUnavailable => (
+        Denial::SnapshotUnavailable { .. } => (
             code::UNAVAILABLE,
             503,
             "SNAPSHOT_UNAVAILABLE",

@@ -81,8 +81,12 @@ pub enum Denial {
         /// The stable reason code.
         reason: &'static str,
     },
-    /// The account's snapshot is not loaded (503 `SNAPSHOT_UNAVAILABLE`).
-    SnapshotUnavailable,
+    /// The account's snapshot is not loaded (503 `SNAPSHOT_UNAVAILABLE`); a front end may
+    /// [`State::load_account`] it and authorize again.
+    SnapshotUnavailable {
+        /// The account that was wanted.
+        account: String,
+    },
 }
 
 impl Denial {
@@ -94,7 +98,7 @@ impl Denial {
             | Self::AccessDenied { reason, .. }
             | Self::InvalidRequest { reason } => reason,
             Self::NoRoute => "no_route",
-            Self::SnapshotUnavailable => "snapshot_unavailable",
+            Self::SnapshotUnavailable { .. } => "snapshot_unavailable",
         }
     }
 }
@@ -217,7 +221,9 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         return deny(Denial::InvalidRequest { reason: "no_account" });
     };
     let Some(account) = state.account(account_id) else {
-        return deny(Denial::SnapshotUnavailable);
+        return deny(Denial::SnapshotUnavailable {
+            account: account_id.to_owned(),
+        });
     };
     let node = match check_token(&account, &token, now) {
         Ok(node) => node,

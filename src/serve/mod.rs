@@ -19,6 +19,7 @@ use tonic_health::ServingStatus;
 use crate::envoy::AuthzService;
 use crate::rbac::{Catalog, CompiledAccount};
 use crate::route::{RouteTable, RouteTableErrors};
+use crate::snapshot::{AccountStats, ControlPlaneSource, SnapshotStats, SourceError};
 
 pub mod authorize;
 pub mod snapshots;
@@ -32,6 +33,8 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 pub const TOKEN_CACHE_CAPACITY: u64 = 100_000;
 /// How often snapshot files are polled for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often readiness is re-read for gRPC health when no files are polled.
+pub const READINESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The control-plane source could not be set up.
+    #[error(transparent)]
+    ControlPlane(#[from] SourceError),
 }
 
 /// A verified token: the version of the account it was verified against and its id.
@@ -79,6 +85,8 @@ pub struct State {
     /// Verified tokens keyed by the SHA-256 digest of the token string (never the token).
     tokens: moka::sync::Cache<[u8; 32], VerifiedToken>,
     loader: Mutex<SnapshotLoader>,
+    /// The control-plane source, when accounts come from one (then `accounts` stays empty).
+    remote: Option<ControlPlaneSource>,
     id_prefix: u32,
     id_counter: AtomicU64,
 }
@@ -142,6 +150,12 @@ impl State {
                 RouteTable::parse(&text, crate::route::Format::from_file_name(name), &known)?
             }
         };
+        let remote = match &snapshots {
+            SnapshotSource::ControlPlane(options) => {
+                Some(ControlPlaneSource::new(options, Arc::clone(&catalog))?)
+            }
+            _ => None,
+        };
         let mut loader = SnapshotLoader::new(snapshots, catalog);
         let accounts = loader.poll().unwrap_or_default();
         Ok(Self {
@@ -152,6 +166,7 @@ impl State {
                 .time_to_live(options.token_ttl)
                 .build(),
             loader: Mutex::new(loader),
+            remote,
             id_prefix: rand::random(),
             id_counter: AtomicU64::new(0),
         })
@@ -164,7 +179,50 @@ impl State {
 
     /// The published account, if loaded.
     pub fn account(&self, account: &str) -> Option<Arc<CompiledAccount>> {
+        if let Some(remote) = &self.remote {
+            return remote.account(account);
+        }
         self.accounts.load().get(account).cloned()
+    }
+
+    /// Loads `account` from the control plane if it is not loaded yet (single-flight, bounded by
+    /// the configured load timeout). Returns whether it is now available; always `false` for file
+    /// sources. A front end calls this on [`Denial::SnapshotUnavailable`] and then authorizes again.
+    pub async fn load_account(&self, account: &str) -> bool {
+        match &self.remote {
+            Some(remote) => remote.load_account(account).await,
+            None => false,
+        }
+    }
+
+    /// Starts background work of the snapshot source (control plane: preloading and cache
+    /// housekeeping). Idempotent; `run_on` calls it.
+    pub fn start(&self) {
+        if let Some(remote) = &self.remote {
+            remote.start();
+        }
+    }
+
+    /// Snapshot versions, ages and source counters, for metrics.
+    pub fn snapshot_stats(&self) -> SnapshotStats {
+        if let Some(remote) = &self.remote {
+            return remote.stats();
+        }
+        let mut accounts: Vec<AccountStats> = self
+            .accounts
+            .load()
+            .values()
+            .map(|a| AccountStats {
+                account: a.account().to_owned(),
+                version: a.version(),
+                age: None,
+            })
+            .collect();
+        accounts.sort_by(|a, b| a.account.cmp(&b.account));
+        SnapshotStats {
+            accounts,
+            ..SnapshotStats::default()
+        }
     }
 
     /// The route table.
@@ -177,8 +235,12 @@ impl State {
         &self.tokens
     }
 
-    /// Whether at least one account snapshot is available (routes are loaded by construction).
+    /// Whether the server can decide (routes are loaded by construction): with files, at least one
+    /// account snapshot is loaded; with a control plane, every preloaded account is.
     pub fn is_ready(&self) -> bool {
+        if let Some(remote) = &self.remote {
+            return remote.is_ready();
+        }
         !self.accounts.load().is_empty()
     }
 
@@ -230,33 +292,35 @@ pub async fn run_on(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
+    state.start();
     set_health(&reporter, state.is_ready()).await;
-    let watcher = state.watches_files().then(|| {
+    let watcher = {
         let state = Arc::clone(&state);
+        let files = state.watches_files();
+        // Files are polled every POLL_INTERVAL; readiness (which a control plane changes on its
+        // own) is re-read as often.
         tokio::spawn(async move {
             let mut ready = state.is_ready();
-            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            let mut tick = tokio::time::interval(if files { POLL_INTERVAL } else { READINESS_INTERVAL });
             loop {
                 tick.tick().await;
-                let polled = Arc::clone(&state);
-                let changed = tokio::task::spawn_blocking(move || polled.reload())
-                    .await
-                    .unwrap_or(false);
-                if changed && state.is_ready() != ready {
+                if files {
+                    let polled = Arc::clone(&state);
+                    let _ = tokio::task::spawn_blocking(move || polled.reload()).await;
+                }
+                if state.is_ready() != ready {
                     ready = state.is_ready();
                     set_health(&reporter, ready).await;
                 }
             }
         })
-    });
+    };
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(AuthorizationServer::new(AuthzService::new(state)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
-    if let Some(watcher) = watcher {
-        watcher.abort();
-    }
+    watcher.abort();
     Ok(result?)
 }
 

@@ -23,6 +23,8 @@ pub enum SnapshotSource {
     Embedded,
     /// A snapshot file, or a folder of them, polled for changes.
     Path(PathBuf),
+    /// A control plane (see [`crate::snapshot::ControlPlaneSource`]); this loader reads nothing.
+    ControlPlane(crate::snapshot::RemoteOptions),
 }
 
 /// What was seen of one file at the last poll.
@@ -68,6 +70,7 @@ impl SnapshotLoader {
         let changed = match self.source.clone() {
             SnapshotSource::Embedded => self.poll_embedded(),
             SnapshotSource::Path(path) => self.poll_path(&path),
+            SnapshotSource::ControlPlane(_) => false,
         };
         changed.then(|| self.accounts())
     }

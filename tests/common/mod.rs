@@ -13,6 +13,8 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use scopegate::serve::{State, run_on};
 use tokio::sync::oneshot;
+
+pub mod control_plane;
 use tonic::transport::Channel;
 
 /// alice's demo token (granted pipeline execute in eng/payments through eng_leads).

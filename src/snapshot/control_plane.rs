@@ -1,0 +1,515 @@
+//! The control-plane account source of the sidecar.
+//!
+//! An account is loaded on its first request: the request's front end calls
+//! [`ControlPlaneSource::load_account`], which puts a slot for the account in a moka cache
+//! (`get_with` runs the initialiser once, so concurrent first requests share one slot) and waits, up
+//! to a timeout, for the slot's first snapshot. Each slot owns one task holding one Watch stream:
+//! it applies every version the control plane pushes (compiled off the async workers; a snapshot
+//! that fails to compile never replaces the valid one), writes each one to `cache_dir` as the
+//! account's last-known-good copy, and reconnects with exponential backoff and jitter. When the
+//! control plane cannot be reached the last-known-good copy is served. Idle slots are evicted after
+//! `account_idle` (at most `max_accounts` are held); dropping a slot aborts its task. Accounts
+//! named in `preload` are loaded at start, never evicted, and make up readiness.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::proto::WatchRequest;
+use crate::proto::snapshot_service_client::SnapshotServiceClient;
+use crate::rbac::model::AccountSnapshot;
+use crate::rbac::{Catalog, CompiledAccount, compile};
+use crate::snapshot::{AccountStats, Backoff, SnapshotStats, last_known_good};
+
+/// The longest account identifier looked up (a longer one is unavailable without a fetch).
+pub const MAX_ACCOUNT_LEN: usize = 256;
+/// The largest snapshot message accepted (a 100,000-assignment account is ~10 MB).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// The longest `account_idle` honoured (moka refuses absurd durations).
+const MAX_IDLE: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// How the sidecar reaches the control plane and keeps accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteOptions {
+    /// `http://host:port` or `https://host:port`.
+    pub url: String,
+    /// A CA bundle (PEM) to verify the control plane with; `None` = the system roots.
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain and key (PEM) for mutual TLS.
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// Accounts loaded at start, never evicted; readiness waits for them.
+    pub preload: Vec<String>,
+    /// Where last-known-good copies are kept; `None` = nowhere.
+    pub cache_dir: Option<PathBuf>,
+    /// Accounts held at most (preloaded ones aside).
+    pub max_accounts: u64,
+    /// How long an unused account is kept.
+    pub account_idle: Duration,
+    /// How long a request waits for its account's first load.
+    pub load_timeout: Duration,
+    /// The first reconnect delay.
+    pub backoff_min: Duration,
+    /// The longest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:9300".to_owned(),
+            ca: None,
+            identity: None,
+            preload: Vec::new(),
+            cache_dir: None,
+            max_accounts: 1000,
+            account_idle: Duration::from_secs(3600),
+            load_timeout: Duration::from_millis(150),
+            backoff_min: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the control-plane source could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The URL is not usable.
+    #[error("control plane url `{url}`: {message}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A TLS file cannot be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Where an account's slot stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadState {
+    /// No answer yet: requests wait (up to the load timeout).
+    Loading,
+    /// A snapshot is published.
+    Loaded,
+    /// The first attempt failed and nothing is published: requests fail at once.
+    Unavailable,
+}
+
+/// What one account's slot publishes, shared by the slot and its Watch task.
+#[derive(Debug)]
+struct Shared {
+    account: ArcSwapOption<CompiledAccount>,
+    published_at: Mutex<Option<Instant>>,
+    state: watch::Sender<LoadState>,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            account: ArcSwapOption::empty(),
+            published_at: Mutex::new(None),
+            state: watch::Sender::new(LoadState::Loading),
+        }
+    }
+
+    fn version(&self) -> Option<u64> {
+        self.account.load().as_ref().map(|a| a.version())
+    }
+
+    fn publish(&self, account: Arc<CompiledAccount>) {
+        self.account.store(Some(account));
+        if let Ok(mut at) = self.published_at.lock() {
+            *at = Some(Instant::now());
+        }
+        self.state.send_replace(LoadState::Loaded);
+    }
+
+    fn mark_unavailable(&self) {
+        if self.account.load().is_none() {
+            self.state.send_replace(LoadState::Unavailable);
+        }
+    }
+}
+
+/// A cached account: what it publishes and its Watch task, aborted when the slot is dropped
+/// (evicted).
+#[derive(Debug)]
+struct Slot {
+    shared: Arc<Shared>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    load_failures: AtomicU64,
+    reconnects: AtomicU64,
+    versions_applied: AtomicU64,
+    evictions: AtomicU64,
+    watch_streams: AtomicU64,
+}
+
+/// Counts a running Watch task for as long as it lives.
+struct StreamGauge(Arc<Context>);
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        self.0.counters.watch_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What every Watch task needs.
+#[derive(Debug)]
+struct Context {
+    endpoint: Endpoint,
+    channel: OnceLock<Channel>,
+    catalog: Arc<Catalog>,
+    cache_dir: Option<PathBuf>,
+    backoff: (Duration, Duration),
+    counters: Counters,
+}
+
+/// Accounts fetched from the control plane and kept fresh (see the module documentation).
+#[derive(Debug)]
+pub struct ControlPlaneSource {
+    ctx: Arc<Context>,
+    slots: moka::sync::Cache<String, Arc<Slot>>,
+    preload: Vec<String>,
+    pinned: OnceLock<HashMap<String, Arc<Slot>>>,
+    load_timeout: Duration,
+    started: AtomicBool,
+}
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, SourceError> {
+    std::fs::read(path).map_err(|source| SourceError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn endpoint(options: &RemoteOptions) -> Result<Endpoint, SourceError> {
+    let url_error = |message: String| SourceError::Url {
+        url: options.url.clone(),
+        message,
+    };
+    let mut endpoint = Endpoint::from_shared(options.url.clone())
+        .map_err(|e| url_error(e.to_string()))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true);
+    if options.url.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        tls = match &options.ca {
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(read_pem(ca)?)),
+            None => tls.with_native_roots(),
+        };
+        if let Some((cert, key)) = &options.identity {
+            tls = tls.identity(Identity::from_pem(read_pem(cert)?, read_pem(key)?));
+        }
+        endpoint = endpoint.tls_config(tls).map_err(|e| url_error(e.to_string()))?;
+    }
+    Ok(endpoint)
+}
+
+impl ControlPlaneSource {
+    /// Sets the source up without connecting: nothing runs until [`start`](Self::start) or the
+    /// first [`load_account`](Self::load_account).
+    pub fn new(options: &RemoteOptions, catalog: Arc<Catalog>) -> Result<Self, SourceError> {
+        let ctx = Arc::new(Context {
+            endpoint: endpoint(options)?,
+            channel: OnceLock::new(),
+            catalog,
+            cache_dir: options.cache_dir.clone(),
+            backoff: (options.backoff_min, options.backoff_max),
+            counters: Counters::default(),
+        });
+        let evicted = Arc::clone(&ctx);
+        let slots = moka::sync::Cache::builder()
+            .max_capacity(options.max_accounts.max(1))
+            .time_to_idle(options.account_idle.min(MAX_IDLE))
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .eviction_listener(move |account: Arc<String>, _slot, cause| {
+                evicted.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(account = %account, ?cause, "account dropped from the cache");
+            })
+            .build();
+        Ok(Self {
+            ctx,
+            slots,
+            preload: options.preload.clone(),
+            pinned: OnceLock::new(),
+            load_timeout: options.load_timeout,
+            started: AtomicBool::new(false),
+        })
+    }
+
+    /// Starts loading the preloaded accounts and the cache's housekeeping (idle eviction without
+    /// traffic). Call once inside the runtime; later calls do nothing.
+    pub fn start(&self) {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pinned = self
+            .preload
+            .iter()
+            .map(|account| (account.clone(), Arc::new(self.new_slot(account))))
+            .collect();
+        let _ = self.pinned.set(pinned);
+        let slots = self.slots.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let slots = slots.clone();
+                let _ = tokio::task::spawn_blocking(move || slots.run_pending_tasks()).await;
+            }
+        });
+    }
+
+    fn new_slot(&self, account: &str) -> Slot {
+        let shared = Arc::new(Shared::new());
+        let task = tokio::spawn(watch_account(
+            Arc::clone(&self.ctx),
+            Arc::clone(&shared),
+            account.to_owned(),
+        ));
+        Slot {
+            shared,
+            task: task.abort_handle(),
+        }
+    }
+
+    fn slot(&self, account: &str) -> Option<Arc<Slot>> {
+        if let Some(slot) = self.pinned.get().and_then(|p| p.get(account)) {
+            return Some(Arc::clone(slot));
+        }
+        self.slots.get(account)
+    }
+
+    /// The published account, if loaded (the hot path: a cache lookup, no I/O).
+    pub fn account(&self, account: &str) -> Option<Arc<CompiledAccount>> {
+        self.slot(account)?.shared.account.load_full()
+    }
+
+    /// Loads `account` if it is not loaded yet, waiting up to the load timeout; concurrent callers
+    /// share one fetch. Returns whether the account is available.
+    pub async fn load_account(&self, account: &str) -> bool {
+        if account.is_empty() || account.len() > MAX_ACCOUNT_LEN {
+            return false;
+        }
+        self.start();
+        let slot = match self.slot(account) {
+            Some(slot) => slot,
+            None => self
+                .slots
+                .get_with(account.to_owned(), || Arc::new(self.new_slot(account))),
+        };
+        let mut state = slot.shared.state.subscribe();
+        let settled = tokio::time::timeout(self.load_timeout, state.wait_for(|s| *s != LoadState::Loading));
+        matches!(settled.await, Ok(Ok(s)) if *s == LoadState::Loaded)
+    }
+
+    /// Whether every preloaded account is available.
+    pub fn is_ready(&self) -> bool {
+        match self.pinned.get() {
+            Some(pinned) => pinned.values().all(|s| s.shared.account.load().is_some()),
+            None => self.preload.is_empty(),
+        }
+    }
+
+    /// The counters and the loaded accounts, for metrics.
+    pub fn stats(&self) -> SnapshotStats {
+        let now = Instant::now();
+        let mut accounts: Vec<AccountStats> = Vec::new();
+        let pinned = self.pinned.get().into_iter().flatten();
+        let cached: Vec<(String, Arc<Slot>)> = self.slots.iter().map(|(k, v)| ((*k).clone(), v)).collect();
+        for (account, slot) in pinned.map(|(k, v)| (k.clone(), Arc::clone(v))).chain(cached) {
+            let Some(version) = slot.shared.version() else {
+                continue;
+            };
+            let age = slot
+                .shared
+                .published_at
+                .lock()
+                .ok()
+                .and_then(|at| at.map(|at| now.duration_since(at)));
+            accounts.push(AccountStats {
+                account,
+                version,
+                age,
+            });
+        }
+        accounts.sort_by(|a, b| a.account.cmp(&b.account));
+        let c = &self.ctx.counters;
+        SnapshotStats {
+            accounts,
+            load_failures: c.load_failures.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            versions_applied: c.versions_applied.load(Ordering::Relaxed),
+            evictions: c.evictions.load(Ordering::Relaxed),
+            watch_streams: c.watch_streams.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Context {
+    fn channel(&self) -> Channel {
+        self.channel.get_or_init(|| self.endpoint.connect_lazy()).clone()
+    }
+
+    /// Compiles `snapshot` off the async workers and publishes it when it is newer than the version
+    /// in force and valid; a control-plane snapshot is then saved as last-known-good.
+    async fn apply(&self, shared: &Shared, account: &str, snapshot: AccountSnapshot, save: bool) {
+        let current = shared.version();
+        if current.is_some_and(|c| snapshot.version <= c) {
+            return;
+        }
+        if snapshot.account != account {
+            self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(account, "snapshot of another account received; ignored");
+            return;
+        }
+        let catalog = Arc::clone(&self.catalog);
+        let compiled = tokio::task::spawn_blocking(move || {
+            let compiled = compile(&snapshot, catalog, current);
+            (snapshot, compiled)
+        })
+        .await;
+        let Ok((snapshot, compiled)) = compiled else {
+            return;
+        };
+        match compiled {
+            Ok(compiled) => {
+                tracing::info!(account, version = compiled.version(), "snapshot applied");
+                shared.publish(Arc::new(compiled));
+                self.counters.versions_applied.fetch_add(1, Ordering::Relaxed);
+                if let (true, Some(dir)) = (save, self.cache_dir.clone()) {
+                    let written =
+                        tokio::task::spawn_blocking(move || last_known_good::write(&dir, &snapshot)).await;
+                    if let Ok(Err(error)) = written {
+                        tracing::warn!(account, %error, "cannot write the last-known-good copy");
+                    }
+                }
+            }
+            Err(error) => {
+                self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(account, %error, "snapshot rejected; keeping the valid version");
+                shared.mark_unavailable();
+            }
+        }
+    }
+
+    async fn read_last_known_good(&self, account: &str) -> Option<AccountSnapshot> {
+        let dir = self.cache_dir.clone()?;
+        let name = account.to_owned();
+        let read = tokio::task::spawn_blocking(move || last_known_good::read(&dir, &name)).await;
+        match read {
+            Ok(Ok(snapshot)) => snapshot,
+            Ok(Err(error)) => {
+                tracing::warn!(account, %error, "last-known-good copy unusable");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// One account's Watch loop; runs until its slot is dropped (the task is aborted).
+async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, account: String) {
+    ctx.counters.watch_streams.fetch_add(1, Ordering::Relaxed);
+    let _gauge = StreamGauge(Arc::clone(&ctx));
+    let mut last_known_good = ctx.read_last_known_good(&account).await;
+    let mut backoff = Backoff::new(ctx.backoff.0, ctx.backoff.1);
+    let mut failing = false;
+    let mut first = true;
+    loop {
+        if !first {
+            ctx.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        first = false;
+        let known_version = shared
+            .version()
+            .or(last_known_good.as_ref().map(|s| s.version))
+            .unwrap_or(0);
+        let mut client =
+            SnapshotServiceClient::new(ctx.channel()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let request = WatchRequest {
+            account: account.clone(),
+            known_version,
+        };
+        match client.watch(request).await {
+            Ok(response) => {
+                if failing {
+                    tracing::info!(account, "control plane reachable again");
+                }
+                failing = false;
+                backoff.reset();
+                // The control plane sends at once anything newer than the copy we hold, so the copy
+                // is current until then.
+                if let Some(snapshot) = last_known_good.take() {
+                    ctx.apply(&shared, &account, snapshot, false).await;
+                }
+                let mut stream = response.into_inner();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(message)) => {
+                            if let Some(snapshot) = message.snapshot {
+                                ctx.apply(&shared, &account, snapshot, true).await;
+                            }
+                        }
+                        Ok(None) => {
+                            tracing::info!(account, "watch stream ended by the control plane");
+                            break;
+                        }
+                        Err(status) => {
+                            tracing::warn!(account, code = ?status.code(), "watch stream broken");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(status) => {
+                ctx.counters.load_failures.fetch_add(1, Ordering::Relaxed);
+                if !failing {
+                    tracing::warn!(
+                        account,
+                        code = ?status.code(),
+                        message = status.message(),
+                        "cannot watch the account on the control plane; retrying with backoff"
+                    );
+                }
+                failing = true;
+                if let Some(snapshot) = last_known_good.take() {
+                    tracing::info!(
+                        account,
+                        version = snapshot.version,
+                        "serving the last-known-good copy"
+                    );
+                    ctx.apply(&shared, &account, snapshot, false).await;
+                }
+                shared.mark_unavailable();
+            }
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}

@@ -1,0 +1,264 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! The control plane and live snapshot sync, end to end: a real `scopegate control-plane` process
+//! serving a folder, and a sidecar (in process, or a real process where its restart is the point)
+//! answering Envoy Checks from what it streams.
+
+mod common;
+
+use std::time::Duration;
+
+use common::control_plane::{
+    Process, TempDir, demo, eventually, invalid_demo, remote, sidecar, write_atomic,
+};
+use common::{EXECUTE, Server, request};
+use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use scopegate::proto::GetRequest;
+use scopegate::proto::snapshot_service_client::SnapshotServiceClient;
+use tonic::transport::Channel;
+
+/// The HTTP status an answer maps to (200 = allowed).
+fn http_status(resp: &CheckResponse) -> i32 {
+    match &resp.http_response {
+        Some(HttpResponse::OkResponse(_)) => 200,
+        Some(HttpResponse::DeniedResponse(d)) => d.status.as_ref().map_or(0, |s| s.code),
+        _ => 0,
+    }
+}
+
+/// alice executing `deploy_prod` in `account` (the demo token, whose account segment is `acme`,
+/// is re-targeted to `account`).
+async fn alice(client: &mut AuthorizationClient<Channel>, account: &str) -> i32 {
+    let token = format!("pat.{account}.alicetok01.AliceDemoSecret01");
+    let req = request(
+        "POST",
+        EXECUTE,
+        &[("harness-account", account), ("x-api-key", &token)],
+        None,
+    );
+    http_status(&client.check(req).await.unwrap().into_inner())
+}
+
+/// The version the control plane serves for `account`.
+async fn served_version(cp: &Process, account: &str) -> u64 {
+    let mut client = SnapshotServiceClient::connect(cp.url()).await.unwrap();
+    let got = client
+        .get(GetRequest {
+            account: account.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    got.snapshot.unwrap().version
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_an_assignment_flips_the_next_check_within_2s() {
+    let dir = TempDir::new("cp-revoke");
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 1, false));
+    let cp = Process::control_plane(&dir.0, "127.0.0.1:0", &[]);
+    let state = sidecar(remote(&cp.url()));
+    let server = Server::start(state.clone()).await;
+    let mut client = server.client().await;
+
+    // The first Check loads the account (single flight, bounded wait) and is answered from it.
+    assert_eq!(alice(&mut client, "acme").await, 200);
+    // An account the control plane does not have: 503 SNAPSHOT_UNAVAILABLE, at once.
+    assert_eq!(alice(&mut client, "globex").await, 503);
+
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 2, true));
+    let took = eventually(
+        Duration::from_secs(2),
+        "alice denied after revocation",
+        async || alice(&mut client, "acme").await == 403,
+    )
+    .await;
+    eprintln!("revocation reached the decision in {took:?}");
+    let stats = state.snapshot_stats();
+    assert_eq!(stats.accounts.len(), 1);
+    assert_eq!(
+        (stats.accounts[0].account.as_str(), stats.accounts[0].version),
+        ("acme", 2)
+    );
+    assert_eq!(stats.versions_applied, 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidecar_rides_out_a_control_plane_restart_and_catches_up() {
+    let dir = TempDir::new("cp-restart");
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 1, false));
+    let cp = Process::control_plane(&dir.0, "127.0.0.1:0", &[]);
+    let addr = cp.addr.to_string();
+    let state = sidecar(remote(&cp.url()));
+    let server = Server::start(state.clone()).await;
+    let mut client = server.client().await;
+    assert_eq!(alice(&mut client, "acme").await, 200);
+
+    cp.kill();
+    // Down: the last version keeps answering, and a change is made meanwhile.
+    for _ in 0..5 {
+        assert_eq!(alice(&mut client, "acme").await, 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 2, true));
+    assert_eq!(alice(&mut client, "acme").await, 200);
+
+    let _cp = Process::control_plane(&dir.0, &addr, &[]);
+    eventually(LONG, "the change made while down is picked up", async || {
+        alice(&mut client, "acme").await == 403
+    })
+    .await;
+    let stats = state.snapshot_stats();
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    assert_eq!(stats.accounts[0].version, 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_restarted_while_the_control_plane_is_down_answers_from_last_known_good() {
+    let dir = TempDir::new("cp-lkg-source");
+    let cache = TempDir::new("cp-lkg-cache");
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 3, false));
+    let cp = Process::control_plane(&dir.0, "127.0.0.1:0", &[]);
+    let config = cache.join("sidecar.yaml");
+    let lkg = cache.join("lkg");
+    let write_config = |url: &str| {
+        let text = format!(
+            "snapshot:\n  control_plane: {{url: \"{url}\", accounts: [acme]}}\n  cache_dir: \"{}\"\n",
+            lkg.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config(&cp.url());
+    let args = [
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let first = Process::start(&args);
+    let mut client = AuthorizationClient::connect(format!("http://{}", first.addr))
+        .await
+        .unwrap();
+    eventually(LONG, "the preloaded account answers", async || {
+        alice(&mut client, "acme").await == 200
+    })
+    .await;
+    eventually(LONG, "the last-known-good copy is written", async || {
+        lkg.join("acme.pb").exists()
+    })
+    .await;
+    first.kill();
+    cp.kill();
+
+    let second = Process::start(&args);
+    let mut client = AuthorizationClient::connect(format!("http://{}", second.addr))
+        .await
+        .unwrap();
+    eventually(LONG, "answers from last-known-good", async || {
+        alice(&mut client, "acme").await == 200
+    })
+    .await;
+    // Ready: the preloaded account is available (from disk).
+    let channel = Channel::from_shared(format!("http://{}", second.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    eventually(LONG, "health SERVING", async || {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_and_backwards_snapshots_never_replace_the_valid_one() {
+    let dir = TempDir::new("cp-invalid");
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 5, false));
+    let cp = Process::control_plane(&dir.0, "127.0.0.1:0", &[]);
+    let state = sidecar(remote(&cp.url()));
+    let server = Server::start(state.clone()).await;
+    let mut client = server.client().await;
+    assert_eq!(alice(&mut client, "acme").await, 200);
+
+    // Both would deny alice if they were served. The control plane rescans every 250 ms: give it
+    // several scans, then check nothing moved.
+    for (text, what) in [
+        (invalid_demo("acme", 6), "invalid"),
+        (demo("acme", 4, true), "backwards"),
+    ] {
+        write_atomic(&dir.join("acme.yaml"), &text);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(served_version(&cp, "acme").await, 5, "{what}");
+        assert_eq!(alice(&mut client, "acme").await, 200, "{what}");
+    }
+    // A valid, newer version still goes through.
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 7, true));
+    eventually(LONG, "version 7 applied", async || {
+        alice(&mut client, "acme").await == 403
+    })
+    .await;
+    assert_eq!(served_version(&cp, "acme").await, 7);
+    assert_eq!(state.snapshot_stats().load_failures, 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_a_thousand_accounts_only_those_asked_about_are_held_until_idle() {
+    let dir = TempDir::new("cp-thousand");
+    for n in 0..1000 {
+        let account = format!("acct{n:04}");
+        write_atomic(&dir.join(&format!("{account}.yaml")), &demo(&account, 1, false));
+    }
+    let cp = Process::control_plane(&dir.0, "127.0.0.1:0", &[]);
+    let mut options = remote(&cp.url());
+    options.account_idle = Duration::from_secs(2);
+    let state = sidecar(options);
+    let server = Server::start(state.clone()).await;
+    let mut client = server.client().await;
+
+    // Concurrent first requests for one account share one fetch.
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move { alice(&mut client, "acct0500").await }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let stats = state.snapshot_stats();
+    assert_eq!((stats.versions_applied, stats.watch_streams), (1, 1), "{stats:?}");
+
+    for account in ["acct0007", "acct0999"] {
+        assert_eq!(alice(&mut client, account).await, 200);
+    }
+    let held: Vec<String> = state
+        .snapshot_stats()
+        .accounts
+        .into_iter()
+        .map(|a| a.account)
+        .collect();
+    assert_eq!(held, ["acct0007", "acct0500", "acct0999"]);
+
+    // Idle: evicted, and their Watch streams stop.
+    eventually(LONG, "idle accounts evicted", async || {
+        let stats = state.snapshot_stats();
+        stats.accounts.is_empty() && stats.watch_streams == 0
+    })
+    .await;
+    assert!(state.snapshot_stats().evictions >= 3);
+    // Asked again: loaded again.
+    assert_eq!(alice(&mut client, "acct0500").await, 200);
+    server.stop().await;
+}
