@@ -13,8 +13,10 @@ use common::control_plane::{
 use common::{EXECUTE, Server, request};
 use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use scopegate::proto::GetRequest;
 use scopegate::proto::snapshot_service_client::SnapshotServiceClient;
+use scopegate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
+use scopegate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
+use scopegate::rbac::model::{AccountSnapshot, FileFormat};
 use tonic::transport::Channel;
 
 /// The HTTP status an answer maps to (200 = allowed).
@@ -260,5 +262,150 @@ async fn of_a_thousand_accounts_only_those_asked_about_are_held_until_idle() {
     assert!(state.snapshot_stats().evictions >= 3);
     // Asked again: loaded again.
     assert_eq!(alice(&mut client, "acct0500").await, 200);
+    server.stop().await;
+}
+
+/// A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
+struct Pki {
+    ca: std::path::PathBuf,
+    server: (std::path::PathBuf, std::path::PathBuf),
+    client: (std::path::PathBuf, std::path::PathBuf),
+}
+
+fn pki(dir: &TempDir) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let (cert_path, key_path) = (dir.join(&format!("{name}.pem")), dir.join(&format!("{name}.key")));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    };
+    let server = leaf(
+        "server",
+        vec!["127.0.0.1".to_owned()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let client = leaf(
+        "client",
+        vec!["sidecar".to_owned()],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, ca_cert.pem()).unwrap();
+    Pki { ca, server, client }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_between_the_control_plane_and_the_sidecar() {
+    let dir = TempDir::new("cp-tls");
+    let certs = TempDir::new("cp-tls-certs");
+    let pki = pki(&certs);
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 1, false));
+    let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_owned();
+    let (cert, key, ca) = (path(&pki.server.0), path(&pki.server.1), path(&pki.ca));
+    let tls = ["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca];
+    let cp = Process::control_plane(&dir.0, "127.0.0.1:0", &tls);
+    let url = format!("https://{}", cp.addr);
+
+    let mut options = remote(&url);
+    options.ca = Some(pki.ca.clone());
+    options.identity = Some(pki.client.clone());
+    let server = Server::start(sidecar(options)).await;
+    let mut client = server.client().await;
+    assert_eq!(alice(&mut client, "acme").await, 200);
+    server.stop().await;
+
+    // Without a client certificate the handshake fails: nothing loads.
+    let mut options = remote(&url);
+    options.ca = Some(pki.ca.clone());
+    options.load_timeout = Duration::from_secs(2);
+    let state = sidecar(options);
+    let server = Server::start(state.clone()).await;
+    let mut client = server.client().await;
+    assert_eq!(alice(&mut client, "acme").await, 503);
+    assert!(state.snapshot_stats().load_failures >= 1);
+    server.stop().await;
+}
+
+/// A control plane stand-in that streams whatever the test sends, valid or not.
+struct Scripted {
+    stream: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Result<WatchResponse, tonic::Status>>>>,
+}
+
+#[tonic::async_trait]
+impl SnapshotService for Scripted {
+    type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<WatchResponse, tonic::Status>>;
+
+    async fn watch(
+        &self,
+        _request: tonic::Request<WatchRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        let rx = self.stream.lock().unwrap().take();
+        let rx = rx.ok_or_else(|| tonic::Status::unavailable("one stream only"))?;
+        Ok(tonic::Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn get(
+        &self,
+        _request: tonic::Request<GetRequest>,
+    ) -> Result<tonic::Response<GetResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("watch only"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidecar_never_replaces_a_valid_snapshot_with_one_that_fails_to_compile() {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let scripted = Scripted {
+        stream: std::sync::Mutex::new(Some(rx)),
+    };
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(SnapshotServiceServer::new(scripted))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let send = async |yaml: String| {
+        let snapshot = AccountSnapshot::parse(&yaml, FileFormat::Yaml).unwrap();
+        tx.send(Ok(WatchResponse {
+            snapshot: Some(snapshot),
+        }))
+        .await
+        .unwrap();
+    };
+    send(demo("acme", 1, false)).await;
+    let state = sidecar(remote(&url));
+    let server = Server::start(state.clone()).await;
+    let mut client = server.client().await;
+    assert_eq!(alice(&mut client, "acme").await, 200);
+
+    send(invalid_demo("acme", 2)).await;
+    eventually(LONG, "the invalid snapshot is rejected", async || {
+        state.snapshot_stats().load_failures == 1
+    })
+    .await;
+    assert_eq!(alice(&mut client, "acme").await, 200);
+    assert_eq!(state.snapshot_stats().accounts[0].version, 1);
+
+    send(demo("acme", 3, true)).await;
+    eventually(LONG, "version 3 applied", async || {
+        alice(&mut client, "acme").await == 403
+    })
+    .await;
     server.stop().await;
 }
