@@ -32,7 +32,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     for (field, adapter) in ENUM_FIELDS {
         builder = builder.field_attribute(
             field,
-            format!("#[serde(with = \"crate::rbac::model::enum_names::{adapter}\")]"),
+            format!(
+                "#[serde(with = \"crate::rbac::model::enum_names::{adapter}\", skip_serializing_if = \"crate::rbac::model::enum_names::is_unspecified\")]"
+            ),
         );
     }
     builder.compile_fds(descriptors.clone())?;

@@ -282,7 +282,7 @@ fn pki(dir: &TempDir) -> Pki {
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
-    let mut leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+    let leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(sans).unwrap();
         params.extended_key_usages = vec![usage];

@@ -64,6 +64,12 @@ impl Scope {
 /// serde adapters that read and write the snapshot's enums by their proto names
 /// (`USER_GROUP`, `INCLUDING_CHILD_SCOPES`, ...) instead of their numbers.
 pub mod enum_names {
+    /// Whether an enum field is unset (0, `*_UNSPECIFIED`): it is left out when writing, since
+    /// reading refuses the unspecified name and an absent field reads as 0.
+    pub fn is_unspecified(value: &i32) -> bool {
+        *value == 0
+    }
+
     macro_rules! adapter {
         ($module:ident, $enum:ident) => {
             /// Reads and writes the enum by its proto name.
@@ -94,4 +100,19 @@ pub mod enum_names {
     adapter!(scope_filter, ScopeFilter);
     adapter!(principal_type, PrincipalType);
     adapter!(scope_level, ScopeLevel);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_form_round_trips_with_unset_enums() {
+        let yaml = include_str!("../../deploy/examples/snapshots/demo.yaml");
+        let snapshot = AccountSnapshot::parse(yaml, FileFormat::Yaml).unwrap();
+        let json = serde_json::to_string(&snapshot).unwrap();
+        assert!(!json.contains("UNSPECIFIED"));
+        assert_eq!(AccountSnapshot::parse(&json, FileFormat::Json).unwrap(), snapshot);
+    }
 }

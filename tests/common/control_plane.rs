@@ -119,6 +119,11 @@ impl Process {
         Self::start(&args)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The `http://` URL of the address.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
