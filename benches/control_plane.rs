@@ -115,6 +115,8 @@ async fn change_to_decision() {
     let request = alice("acme");
     let mut samples = Vec::new();
     for version in 2..22 {
+        // Writes land at a random point of the control plane's rescan cycle, as real edits do.
+        tokio::time::sleep(SCAN_INTERVAL.mul_f64(rand::random::<f64>())).await;
         let before = allowed(&state, &request);
         cp::write_atomic(&file, &cp::demo("acme", version, before));
         let start = Instant::now();
@@ -213,7 +215,10 @@ fn main() {
         let dir = cp::TempDir::new("bench-cp-accounts");
         for n in 0..100 {
             let account = format!("acct{n:03}");
-            cp::write_atomic(&dir.join(&format!("{account}.yaml")), &cp::demo(&account, 1, false));
+            cp::write_atomic(
+                &dir.join(&format!("{account}.yaml")),
+                &cp::demo(&account, 1, false),
+            );
         }
         let catalog = Catalog::embedded().unwrap();
         let snapshot = support::generate(&support::Shape::default(), &catalog);

@@ -64,9 +64,12 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         token_cache_capacity: config.cache.tokens,
         token_ttl: config.token_ttl().unwrap_or(defaults.token_ttl),
     };
+    let remote = matches!(source, SnapshotSource::ControlPlane(_));
     let state =
         State::load_with(source, routes.as_deref(), &options).map_err(|e| InputError(e.to_string()))?;
-    if !state.is_ready() {
+    if remote {
+        tracing::info!("accounts load from the control plane on first use (and preloaded ones at start)");
+    } else if !state.is_ready() {
         tracing::warn!("no account snapshot loaded yet: health reports NOT_SERVING");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,19 +13,15 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
-use tokio::sync::watch;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
-use crate::proto::WatchRequest;
-use crate::proto::snapshot_service_client::SnapshotServiceClient;
-use crate::rbac::model::AccountSnapshot;
-use crate::rbac::{Catalog, CompiledAccount, compile};
-use crate::snapshot::{AccountStats, Backoff, SnapshotStats, last_known_good};
+use crate::rbac::{Catalog, CompiledAccount};
+use crate::snapshot::watch::{Context, Counters, LoadState, Shared, watch_account};
+use crate::snapshot::{AccountStats, SnapshotStats};
 
 /// The longest account identifier looked up (a longer one is unavailable without a fetch).
 pub const MAX_ACCOUNT_LEN: usize = 256;
@@ -97,53 +93,6 @@ pub enum SourceError {
     },
 }
 
-/// Where an account's slot stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LoadState {
-    /// No answer yet: requests wait (up to the load timeout).
-    Loading,
-    /// A snapshot is published.
-    Loaded,
-    /// The first attempt failed and nothing is published: requests fail at once.
-    Unavailable,
-}
-
-/// What one account's slot publishes, shared by the slot and its Watch task.
-#[derive(Debug)]
-struct Shared {
-    account: ArcSwapOption<CompiledAccount>,
-    published_at: Mutex<Option<Instant>>,
-    state: watch::Sender<LoadState>,
-}
-
-impl Shared {
-    fn new() -> Self {
-        Self {
-            account: ArcSwapOption::empty(),
-            published_at: Mutex::new(None),
-            state: watch::Sender::new(LoadState::Loading),
-        }
-    }
-
-    fn version(&self) -> Option<u64> {
-        self.account.load().as_ref().map(|a| a.version())
-    }
-
-    fn publish(&self, account: Arc<CompiledAccount>) {
-        self.account.store(Some(account));
-        if let Ok(mut at) = self.published_at.lock() {
-            *at = Some(Instant::now());
-        }
-        self.state.send_replace(LoadState::Loaded);
-    }
-
-    fn mark_unavailable(&self) {
-        if self.account.load().is_none() {
-            self.state.send_replace(LoadState::Unavailable);
-        }
-    }
-}
-
 /// A cached account: what it publishes and its Watch task, aborted when the slot is dropped
 /// (evicted).
 #[derive(Debug)]
@@ -156,35 +105,6 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    load_failures: AtomicU64,
-    reconnects: AtomicU64,
-    versions_applied: AtomicU64,
-    evictions: AtomicU64,
-    watch_streams: AtomicU64,
-}
-
-/// Counts a running Watch task for as long as it lives.
-struct StreamGauge(Arc<Context>);
-
-impl Drop for StreamGauge {
-    fn drop(&mut self) {
-        self.0.counters.watch_streams.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// What every Watch task needs.
-#[derive(Debug)]
-struct Context {
-    endpoint: Endpoint,
-    channel: OnceLock<Channel>,
-    catalog: Arc<Catalog>,
-    cache_dir: Option<PathBuf>,
-    backoff: (Duration, Duration),
-    counters: Counters,
 }
 
 /// Accounts fetched from the control plane and kept fresh (see the module documentation).
@@ -369,147 +289,5 @@ impl ControlPlaneSource {
             evictions: c.evictions.load(Ordering::Relaxed),
             watch_streams: c.watch_streams.load(Ordering::Relaxed),
         }
-    }
-}
-
-impl Context {
-    fn channel(&self) -> Channel {
-        self.channel.get_or_init(|| self.endpoint.connect_lazy()).clone()
-    }
-
-    /// Compiles `snapshot` off the async workers and publishes it when it is newer than the version
-    /// in force and valid; a control-plane snapshot is then saved as last-known-good.
-    async fn apply(&self, shared: &Shared, account: &str, snapshot: AccountSnapshot, save: bool) {
-        let current = shared.version();
-        if current.is_some_and(|c| snapshot.version <= c) {
-            return;
-        }
-        if snapshot.account != account {
-            self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(account, "snapshot of another account received; ignored");
-            return;
-        }
-        let catalog = Arc::clone(&self.catalog);
-        let compiled = tokio::task::spawn_blocking(move || {
-            let compiled = compile(&snapshot, catalog, current);
-            (snapshot, compiled)
-        })
-        .await;
-        let Ok((snapshot, compiled)) = compiled else {
-            return;
-        };
-        match compiled {
-            Ok(compiled) => {
-                tracing::info!(account, version = compiled.version(), "snapshot applied");
-                shared.publish(Arc::new(compiled));
-                self.counters.versions_applied.fetch_add(1, Ordering::Relaxed);
-                if let (true, Some(dir)) = (save, self.cache_dir.clone()) {
-                    let written =
-                        tokio::task::spawn_blocking(move || last_known_good::write(&dir, &snapshot)).await;
-                    if let Ok(Err(error)) = written {
-                        tracing::warn!(account, %error, "cannot write the last-known-good copy");
-                    }
-                }
-            }
-            Err(error) => {
-                self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(account, %error, "snapshot rejected; keeping the valid version");
-                shared.mark_unavailable();
-            }
-        }
-    }
-
-    async fn read_last_known_good(&self, account: &str) -> Option<AccountSnapshot> {
-        let dir = self.cache_dir.clone()?;
-        let name = account.to_owned();
-        let read = tokio::task::spawn_blocking(move || last_known_good::read(&dir, &name)).await;
-        match read {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(error)) => {
-                tracing::warn!(account, %error, "last-known-good copy unusable");
-                None
-            }
-            Err(_) => None,
-        }
-    }
-}
-
-/// One account's Watch loop; runs until its slot is dropped (the task is aborted).
-async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, account: String) {
-    ctx.counters.watch_streams.fetch_add(1, Ordering::Relaxed);
-    let _gauge = StreamGauge(Arc::clone(&ctx));
-    let mut last_known_good = ctx.read_last_known_good(&account).await;
-    let mut backoff = Backoff::new(ctx.backoff.0, ctx.backoff.1);
-    let mut failing = false;
-    let mut first = true;
-    loop {
-        if !first {
-            ctx.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        }
-        first = false;
-        let known_version = shared
-            .version()
-            .or(last_known_good.as_ref().map(|s| s.version))
-            .unwrap_or(0);
-        let mut client =
-            SnapshotServiceClient::new(ctx.channel()).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let request = WatchRequest {
-            account: account.clone(),
-            known_version,
-        };
-        match client.watch(request).await {
-            Ok(response) => {
-                if failing {
-                    tracing::info!(account, "control plane reachable again");
-                }
-                failing = false;
-                backoff.reset();
-                // The control plane sends at once anything newer than the copy we hold, so the copy
-                // is current until then.
-                if let Some(snapshot) = last_known_good.take() {
-                    ctx.apply(&shared, &account, snapshot, false).await;
-                }
-                let mut stream = response.into_inner();
-                loop {
-                    match stream.message().await {
-                        Ok(Some(message)) => {
-                            if let Some(snapshot) = message.snapshot {
-                                ctx.apply(&shared, &account, snapshot, true).await;
-                            }
-                        }
-                        Ok(None) => {
-                            tracing::info!(account, "watch stream ended by the control plane");
-                            break;
-                        }
-                        Err(status) => {
-                            tracing::warn!(account, code = ?status.code(), "watch stream broken");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(status) => {
-                ctx.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-                if !failing {
-                    tracing::warn!(
-                        account,
-                        code = ?status.code(),
-                        message = status.message(),
-                        "cannot watch the account on the control plane; retrying with backoff"
-                    );
-                }
-                failing = true;
-                if let Some(snapshot) = last_known_good.take() {
-                    tracing::info!(
-                        account,
-                        version = snapshot.version,
-                        "serving the last-known-good copy"
-                    );
-                    ctx.apply(&shared, &account, snapshot, false).await;
-                }
-                shared.mark_unavailable();
-            }
-        }
-        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

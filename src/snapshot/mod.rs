@@ -8,6 +8,7 @@ use std::time::Duration;
 pub mod backoff;
 pub mod control_plane;
 pub mod last_known_good;
+mod watch;
 
 pub use backoff::Backoff;
 pub use control_plane::{ControlPlaneSource, RemoteOptions, SourceError};
