@@ -409,3 +409,53 @@ async fn the_sidecar_never_replaces_a_valid_snapshot_with_one_that_fails_to_comp
     .await;
     server.stop().await;
 }
+
+#[test]
+fn control_plane_bad_input_exits_2_with_one_line() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let missing = run(&[
+        "control-plane",
+        "--source",
+        "/nonexistent/scopegate",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr.starts_with("error: cannot read the source `/nonexistent/scopegate`"),
+        "{stderr}"
+    );
+    let dir = TempDir::new("cp-badtls");
+    let source = dir.0.to_str().unwrap();
+    let no_cert = run(&[
+        "control-plane",
+        "--source",
+        source,
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/nonexistent.pem",
+        "--tls-key",
+        "/nonexistent.key",
+    ]);
+    let stderr = String::from_utf8_lossy(&no_cert.stderr);
+    assert_eq!(no_cert.status.code(), Some(2));
+    assert!(
+        stderr.starts_with("error: cannot load `/nonexistent.pem`"),
+        "{stderr}"
+    );
+    let both = run(&[
+        "serve",
+        "--snapshots",
+        source,
+        "--control-plane",
+        "http://127.0.0.1:1",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+}
