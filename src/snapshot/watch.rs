@@ -179,7 +179,7 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
             account: account.clone(),
             known_version,
         };
-        match client.watch(request).await {
+        let unknown = match client.watch(request).await {
             Ok(response) => {
                 if failing {
                     tracing::info!(account, "control plane reachable again");
@@ -209,10 +209,15 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
                         }
                     }
                 }
+                false
             }
             Err(status) => {
                 ctx.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-                if !failing {
+                let unknown = status.code() == tonic::Code::NotFound;
+                if unknown {
+                    // Request-driven (any account a request names): not worth a warning.
+                    tracing::debug!(account, "the control plane has no such account");
+                } else if !failing {
                     tracing::warn!(
                         account,
                         code = ?status.code(),
@@ -230,8 +235,16 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
                     ctx.apply(&shared, &account, snapshot, false).await;
                 }
                 shared.mark_unavailable();
+                unknown
             }
-        }
-        tokio::time::sleep(backoff.next_delay()).await;
+        };
+        // An account the control plane does not know is asked about again only slowly.
+        let delay = backoff.next_delay();
+        let delay = if unknown {
+            delay.max(ctx.backoff.1 / 2)
+        } else {
+            delay
+        };
+        tokio::time::sleep(delay).await;
     }
 }
