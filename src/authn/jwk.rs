@@ -38,8 +38,9 @@ fn keys_of(jwks: Vec<Jwk>) -> Result<KeySet, KeyError> {
     Ok(KeySet { keys })
 }
 
-/// Parses a key file: a JWK set, a single JWK, or a PEM public key. A PEM key gets `kid` `name`.
-pub fn parse_key_file(bytes: &[u8], name: &str) -> Result<KeySet, KeyError> {
+/// Parses a key file: a JWK set, a single JWK, or a PEM public key. A PEM key has no `kid`: it
+/// verifies tokens of its issuer whose `kid` names no other key.
+pub fn parse_key_file(bytes: &[u8]) -> Result<KeySet, KeyError> {
     let text = String::from_utf8_lossy(bytes);
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
@@ -57,9 +58,6 @@ pub fn parse_key_file(bytes: &[u8], name: &str) -> Result<KeySet, KeyError> {
         .or_else(|_| DecodingKey::from_ed_pem(pem))
         .map_err(|_| KeyError::Pem)?;
     Ok(KeySet {
-        keys: vec![VerifyingKey {
-            kid: Some(name.to_owned()),
-            key,
-        }],
+        keys: vec![VerifyingKey { kid: None, key }],
     })
 }

@@ -70,17 +70,21 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The key for a token header: by `kid` when the token names one, else the only key of the
-    /// algorithm's family. `None` when no such key is known.
+    /// The key for a token header: the key with the token's `kid`; else (no `kid`, or none matches)
+    /// the only key of the algorithm's family that was published without a `kid` (a PEM file).
+    /// `None` when no such key is known.
     pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<&VerifyingKey> {
-        match kid {
-            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
-            None => {
-                let mut same_family = self.keys.iter().filter(|k| k.key.family() == alg.family());
-                let first = same_family.next()?;
-                same_family.next().is_none().then_some(first)
-            }
+        if let Some(kid) = kid
+            && let Some(key) = self.keys.iter().find(|k| k.kid.as_deref() == Some(kid))
+        {
+            return Some(key);
         }
+        let mut anonymous = self
+            .keys
+            .iter()
+            .filter(|k| k.kid.is_none() && k.key.family() == alg.family());
+        let first = anonymous.next()?;
+        anonymous.next().is_none().then_some(first)
     }
 
     /// Whether the set holds a key with this id.
@@ -234,8 +238,8 @@ pub fn map_claims(
 ) -> Result<JwtIdentity, JwtError> {
     let principal = match claims.get(&policy.principal_claim) {
         Some(Value::String(s)) if !s.is_empty() => s.as_str(),
+        None | Some(Value::Null) => return Err(JwtError::MissingClaim("principal")),
         Some(_) => return Err(JwtError::InvalidClaim("principal")),
-        None => return Err(JwtError::MissingClaim("principal")),
     };
     let account = match claims.get(&policy.account_claim) {
         None | Some(Value::Null) => None,

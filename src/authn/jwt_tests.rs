@@ -30,12 +30,14 @@ fn policy() -> IssuerPolicy {
     }
 }
 
+/// The fixture public keys, published with kids (as a JWKS would).
 fn keys() -> KeySet {
-    let mut keys = parse_key_file(RSA1_PUB.as_bytes(), "rsa1").unwrap();
-    keys.keys
-        .extend(parse_key_file(EC1_PUB.as_bytes(), "ec1").unwrap().keys);
-    keys.keys
-        .extend(parse_key_file(ED1_PUB.as_bytes(), "ed1").unwrap().keys);
+    let mut keys = KeySet::default();
+    for (pem, kid) in [(RSA1_PUB, "rsa1"), (EC1_PUB, "ec1"), (ED1_PUB, "ed1")] {
+        let mut key = parse_key_file(pem.as_bytes()).unwrap().keys.remove(0);
+        key.kid = Some(kid.to_owned());
+        keys.keys.push(key);
+    }
     keys
 }
 
@@ -244,7 +246,24 @@ fn jwks_parsing_refuses_symmetric_keys_and_skips_encryption_keys() {
     assert!(parse_jwks(b"{\"keys\": []}").is_err());
     assert!(parse_jwks(b"not json").is_err());
     assert!(matches!(
-        parse_key_file(b"-----BEGIN NONSENSE-----", "x"),
+        parse_key_file(b"-----BEGIN NONSENSE-----"),
         Err(KeyError::Pem)
     ));
+}
+
+#[test]
+fn a_pem_key_without_kid_verifies_tokens_whose_kid_names_no_other_key() {
+    let anonymous = parse_key_file(RSA1_PUB.as_bytes()).unwrap();
+    assert_eq!(anonymous.keys[0].kid, None);
+    let verify_with = |token: &str| verify(token, 0, &policy(), &anonymous, NOW, DEFAULT_MAX_TOKEN_BYTES);
+    assert!(verify_with(&sign(Algorithm::RS256, "whatever", RSA1_KEY, &claims())).is_ok());
+    assert_eq!(
+        verify_with(&sign(Algorithm::RS256, "rsa2", RSA2_KEY, &claims())),
+        Err(JwtError::BadSignature)
+    );
+    assert_eq!(
+        verify_with(&sign(Algorithm::ES256, "ec1", EC1_KEY, &claims())),
+        Err(JwtError::UnknownKey),
+        "no EC key"
+    );
 }

@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::cli::InputError;
 use crate::config::Config;
+use crate::jwks::JwtSettings;
 use crate::serve::{SnapshotSource, State, StateOptions};
 
 /// Arguments of `serve`.
@@ -65,10 +66,14 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     let routes = args.routes.clone().or_else(|| config.routes.clone());
     let source = snapshots.map_or(SnapshotSource::Embedded, SnapshotSource::Path);
     let defaults = StateOptions::default();
+    let token_ttl = config.token_ttl().unwrap_or(defaults.token_ttl);
+    let jwt = JwtSettings::from_config(&config.jwt, config.cache.tokens, token_ttl)
+        .map_err(|e| InputError(e.to_string()))?;
     let options = StateOptions {
         catalog: config.catalog.clone(),
         token_cache_capacity: config.cache.tokens,
-        token_ttl: config.token_ttl().unwrap_or(defaults.token_ttl),
+        token_ttl,
+        jwt,
     };
     let state =
         State::load_with(source, routes.as_deref(), &options).map_err(|e| InputError(e.to_string()))?;

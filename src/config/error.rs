@@ -77,8 +77,8 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
-    /// A JWT issuer needs exactly one of `jwks_url` and `keys`.
-    #[error("`{field}`: set exactly one of `jwks_url` and `keys`")]
+    /// A JWT issuer needs exactly one key source.
+    #[error("`{field}`: set exactly one of `jwks_url`, `keys` and `discovery: true`")]
     JwtKeys {
         /// The issuer's field path.
         field: String,

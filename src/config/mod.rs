@@ -13,8 +13,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod error;
+mod jwt;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use jwt::{Issuer, Jwt, PrincipalClaim};
 
 /// The top-level keys of a configuration file, used to tell one apart from other files.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -44,7 +46,7 @@ pub struct Config {
     pub routes: Option<PathBuf>,
     /// A permission catalog file; default: none (`null`, the embedded catalog).
     pub catalog: Option<PathBuf>,
-    /// JWT issuers; default: none (API keys only). Not yet supported by the server.
+    /// JWT issuers; default: none (API keys only).
     pub jwt: Jwt,
     /// Cache sizes and lifetimes; default: `{tokens: 100000, token_ttl: 5m, accounts: 1000, account_idle: 1h}`.
     pub cache: Cache,
@@ -122,68 +124,6 @@ pub struct ControlPlane {
     pub ca: Option<PathBuf>,
     /// The accounts to fetch; default: empty (every account the control plane serves).
     pub accounts: Vec<String>,
-}
-
-/// `jwt`: accepted JWT issuers.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Jwt {
-    /// The issuers; default: empty (JWTs are not accepted).
-    pub issuers: Vec<Issuer>,
-}
-
-/// One JWT issuer.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Issuer {
-    /// The `iss` claim; default: empty, which is invalid.
-    pub issuer: String,
-    /// Accepted `aud` values; default: empty (any audience).
-    pub audiences: Vec<String>,
-    /// Where the signing keys are published; default: none (then `keys` is required).
-    pub jwks_url: Option<String>,
-    /// Signing keys as PEM/JWK files; default: empty (then `jwks_url` is required).
-    pub keys: Vec<PathBuf>,
-    /// Accepted algorithms; default: `[RS256, ES256]`.
-    pub algorithms: Vec<String>,
-    /// Which claim names the principal and what it is; default: `{claim: sub, type: USER}`.
-    pub principal: PrincipalClaim,
-    /// The claim naming the account; default: `account`.
-    pub account_claim: String,
-}
-
-impl Default for Issuer {
-    fn default() -> Self {
-        Self {
-            issuer: String::new(),
-            audiences: Vec::new(),
-            jwks_url: None,
-            keys: Vec::new(),
-            algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
-            principal: PrincipalClaim::default(),
-            account_claim: "account".to_owned(),
-        }
-    }
-}
-
-/// `jwt.issuers[].principal`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PrincipalClaim {
-    /// The claim holding the principal's identifier; default: `sub`.
-    pub claim: String,
-    /// `USER` or `SERVICE_ACCOUNT`; default: `USER`.
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-impl Default for PrincipalClaim {
-    fn default() -> Self {
-        Self {
-            claim: "sub".to_owned(),
-            kind: "USER".to_owned(),
-        }
-    }
 }
 
 /// `cache`: sizes and lifetimes.
@@ -282,15 +222,11 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     n.checked_mul(seconds_per).map(Duration::from_secs)
 }
 
-fn is_url(text: &str) -> bool {
+pub(crate) fn is_url(text: &str) -> bool {
     ["http://", "https://"]
         .iter()
         .any(|scheme| text.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
 }
-
-const ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
 
 impl Config {
     /// Reads and parses `path`: JSON when it ends in `.json`, YAML otherwise. Does not validate.
@@ -391,9 +327,7 @@ impl Config {
         if let Some(catalog) = &self.catalog {
             empty("catalog", catalog, &mut errors);
         }
-        for (i, issuer) in self.jwt.issuers.iter().enumerate() {
-            self.validate_issuer(i, issuer, &mut errors);
-        }
+        self.jwt.validate(&mut errors);
         for (field, size) in [
             ("cache.tokens", self.cache.tokens),
             ("cache.accounts", self.cache.accounts),
@@ -441,62 +375,6 @@ impl Config {
         }
     }
 
-    fn validate_issuer(&self, i: usize, issuer: &Issuer, errors: &mut Vec<ConfigError>) {
-        let at = format!("jwt.issuers[{i}]");
-        if issuer.issuer.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.issuer"),
-            });
-        }
-        if issuer.jwks_url.is_some() != issuer.keys.is_empty() {
-            errors.push(ConfigError::JwtKeys { field: at.clone() });
-        }
-        if let Some(url) = &issuer.jwks_url
-            && !is_url(url)
-        {
-            errors.push(ConfigError::Url {
-                field: format!("{at}.jwks_url"),
-                value: url.clone(),
-            });
-        }
-        for (k, key) in issuer.keys.iter().enumerate() {
-            if key.as_os_str().is_empty() {
-                errors.push(ConfigError::Empty {
-                    field: format!("{at}.keys[{k}]"),
-                });
-            }
-        }
-        if issuer.algorithms.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.algorithms"),
-            });
-        }
-        for alg in &issuer.algorithms {
-            if !ALGORITHMS.contains(&alg.as_str()) {
-                errors.push(ConfigError::Algorithm {
-                    field: format!("{at}.algorithms"),
-                    value: alg.clone(),
-                });
-            }
-        }
-        if issuer.principal.claim.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.principal.claim"),
-            });
-        }
-        if !matches!(issuer.principal.kind.as_str(), "USER" | "SERVICE_ACCOUNT") {
-            errors.push(ConfigError::PrincipalType {
-                field: format!("{at}.principal.type"),
-                value: issuer.principal.kind.clone(),
-            });
-        }
-        if issuer.account_claim.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.account_claim"),
-            });
-        }
-    }
-
     /// The sections this configuration sets that the server does not implement yet, by name
     /// (`serve` warns about each; none of them takes effect).
     pub fn unsupported(&self) -> Vec<&'static str> {
@@ -511,7 +389,6 @@ impl Config {
         flag(self.tls.is_some(), "tls");
         flag(self.snapshot.control_plane.is_some(), "snapshot.control_plane");
         flag(self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
-        flag(!self.jwt.issuers.is_empty(), "jwt");
         flag(self.cache.accounts != defaults.cache.accounts, "cache.accounts");
         flag(
             self.cache.account_idle != defaults.cache.account_idle,
@@ -591,10 +468,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
             Some(Path::new("deploy/examples/snapshots/"))
         );
         assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
-        assert_eq!(
-            config.unsupported(),
-            ["listen.http", "tls", "snapshot.cache_dir", "jwt"]
-        );
+        assert_eq!(config.unsupported(), ["listen.http", "tls", "snapshot.cache_dir"]);
         let json =
             serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
         assert_eq!(Config::parse(&json, true).unwrap(), config);
@@ -655,7 +529,7 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
             "`snapshot.control_plane.url`: `cp:9300` is not an http(s) url",
             "`routes` must not be empty",
             "`jwt.issuers[0].issuer` must not be empty",
-            "`jwt.issuers[0]`: set exactly one of `jwks_url` and `keys`",
+            "`jwt.issuers[0]`: set exactly one of `jwks_url`, `keys` and `discovery: true`",
             "`jwt.issuers[0].algorithms`: `HS256` is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
             "`jwt.issuers[0].principal.type`: `ROBOT` is not `USER` or `SERVICE_ACCOUNT`",
             "`cache.tokens` must be at least 1",

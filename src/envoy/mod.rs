@@ -10,6 +10,7 @@ use envoy_types::ext_authz::v3::pb::{
     Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue,
     HeaderValueOption, HttpResponse, HttpStatus, OkHttpResponse,
 };
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
 
@@ -52,22 +53,85 @@ impl Authorization for AuthzService {
         &self,
         request: tonic::Request<CheckRequest>,
     ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        Ok(tonic::Response::new(check(&self.state, &request.into_inner())))
+        Ok(tonic::Response::new(
+            check_fetching(&self.state, &request.into_inner()).await,
+        ))
     }
 }
 
 static EMPTY_HEADERS: std::sync::LazyLock<HashMap<String, String>> = std::sync::LazyLock::new(HashMap::new);
 
-/// Answers one `CheckRequest` (the whole Check, without the transport).
+/// Answers one `CheckRequest` (the whole Check, without the transport), never waiting on the network.
 pub fn check(state: &State, request: &CheckRequest) -> CheckResponse {
-    let decision_id = state.next_decision_id();
-    let http = request
+    respond(state, request, &decide(state, request))
+}
+
+/// [`check`], but when the answer depends on something not yet fetched (a JWT's new signing key),
+/// fetches it and decides once more.
+pub async fn check_fetching(state: &State, request: &CheckRequest) -> CheckResponse {
+    let mut outcome = decide(state, request);
+    if state.fetch_missing(&outcome).await {
+        outcome = decide(state, request);
+    }
+    respond(state, request, &outcome)
+}
+
+fn http_attributes(request: &CheckRequest) -> Option<&HttpRequest> {
+    request
         .attributes
         .as_ref()
         .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref());
+        .and_then(|r| r.http.as_ref())
+}
+
+/// Claims of Envoy's `jwt_authn` filter (`payload_in_metadata`) in the trusted namespace: the first
+/// struct there that carries an `iss`.
+fn verified_claims(
+    state: &State,
+    request: &CheckRequest,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let namespace = state.jwt()?.envoy_metadata()?;
+    let metadata = request.attributes.as_ref()?.metadata_context.as_ref()?;
+    let fields = &metadata.filter_metadata.get(namespace)?.fields;
+    fields.values().find_map(|value| match &value.kind {
+        Some(Kind::StructValue(payload)) if payload.fields.contains_key("iss") => {
+            Some(struct_to_json(payload))
+        }
+        _ => None,
+    })
+}
+
+fn struct_to_json(value: &Struct) -> serde_json::Map<String, serde_json::Value> {
+    value
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), value_to_json(v)))
+        .collect()
+}
+
+fn value_to_json(value: &Value) -> serde_json::Value {
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, |n| {
+            // whole numbers (exp, nbf) stay integers
+            if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                serde_json::Value::from(n.as_f64().map_or(0, |f| f as i64))
+            } else {
+                serde_json::Value::Number(n)
+            }
+        }),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::StructValue(s)) => serde_json::Value::Object(struct_to_json(s)),
+        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(value_to_json).collect()),
+    }
+}
+
+fn decide(state: &State, request: &CheckRequest) -> Outcome {
+    let http = http_attributes(request);
     let headers = http.map_or(&*EMPTY_HEADERS, |h| &h.headers);
-    let outcome = match http {
+    let claims = verified_claims(state, request);
+    match http {
         None => Outcome::Deny(Denial::InvalidRequest {
             reason: "no_http_attributes",
         }),
@@ -86,17 +150,23 @@ pub fn check(state: &State, request: &CheckRequest) -> CheckResponse {
                     path: &http.path,
                     headers: &lookup,
                     permission_override,
+                    verified_claims: claims.as_ref(),
                 },
             )
         }
-    };
+    }
+}
+
+fn respond(state: &State, request: &CheckRequest, outcome: &Outcome) -> CheckResponse {
+    let decision_id = state.next_decision_id();
+    let headers = http_attributes(request).map_or(&*EMPTY_HEADERS, |h| &h.headers);
     tracing::debug!(
         decision_id = %decision_id,
         allowed = matches!(outcome, Outcome::Allow { .. }),
         reason = outcome.reason(),
         "decision"
     );
-    to_response(&outcome, &decision_id, headers)
+    to_response(outcome, &decision_id, headers)
 }
 
 fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
@@ -186,7 +256,7 @@ fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
             "MISSING_CREDENTIALS",
             "No credentials provided".to_owned(),
         ),
-        Denial::InvalidCredentials { .. } => (
+        Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => (
             code::UNAUTHENTICATED,
             401,
             "INVALID_CREDENTIALS",
@@ -256,9 +326,13 @@ fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
     if http == 401 {
         headers.push(header("www-authenticate", "ApiKey realm=\"scopegate\"", add));
     }
+    // for Envoy's access log only (never sent to the client): why, as a stable code
+    let mut fields = HashMap::new();
+    fields.insert("decision_id".to_owned(), string_value(decision_id));
+    fields.insert("reason".to_owned(), string_value(denial.reason()));
     CheckResponse {
         status: status(grpc),
-        dynamic_metadata: None,
+        dynamic_metadata: Some(Struct { fields }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
             status: Some(HttpStatus { code: http }),
             headers,

@@ -17,6 +17,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::envoy::AuthzService;
+use crate::jwks::{JwksError, JwtAuthenticator, JwtSettings};
 use crate::rbac::{Catalog, CompiledAccount};
 use crate::route::{RouteTable, RouteTableErrors};
 
@@ -61,6 +62,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// JWT issuers could not be set up (e.g. a static key file is unreadable).
+    #[error("jwt: {0}")]
+    Jwt(#[from] JwksError),
 }
 
 /// A verified token: the version of the account it was verified against and its id.
@@ -79,6 +83,7 @@ pub struct State {
     /// Verified tokens keyed by the SHA-256 digest of the token string (never the token).
     tokens: moka::sync::Cache<[u8; 32], VerifiedToken>,
     loader: Mutex<SnapshotLoader>,
+    jwt: Option<Arc<JwtAuthenticator>>,
     id_prefix: u32,
     id_counter: AtomicU64,
 }
@@ -101,6 +106,8 @@ pub struct StateOptions {
     pub token_cache_capacity: u64,
     /// How long a verified token stays cached.
     pub token_ttl: Duration,
+    /// JWT issuers; `None` accepts API keys only.
+    pub jwt: Option<JwtSettings>,
 }
 
 impl Default for StateOptions {
@@ -109,6 +116,7 @@ impl Default for StateOptions {
             catalog: None,
             token_cache_capacity: TOKEN_CACHE_CAPACITY,
             token_ttl: TOKEN_TTL,
+            jwt: None,
         }
     }
 }
@@ -142,6 +150,10 @@ impl State {
                 RouteTable::parse(&text, crate::route::Format::from_file_name(name), &known)?
             }
         };
+        let jwt = match &options.jwt {
+            Some(settings) => Some(Arc::new(JwtAuthenticator::new(settings.clone())?)),
+            None => None,
+        };
         let mut loader = SnapshotLoader::new(snapshots, catalog);
         let accounts = loader.poll().unwrap_or_default();
         Ok(Self {
@@ -152,6 +164,7 @@ impl State {
                 .time_to_live(options.token_ttl)
                 .build(),
             loader: Mutex::new(loader),
+            jwt,
             id_prefix: rand::random(),
             id_counter: AtomicU64::new(0),
         })
@@ -175,6 +188,23 @@ impl State {
     /// The verified-token cache.
     pub fn token_cache(&self) -> &moka::sync::Cache<[u8; 32], VerifiedToken> {
         &self.tokens
+    }
+
+    /// JWT authentication, when issuers are configured.
+    pub fn jwt(&self) -> Option<&JwtAuthenticator> {
+        self.jwt.as_deref()
+    }
+
+    /// Fetches what a denial says is missing (an issuer's signing keys), so that asking again may
+    /// answer differently; returns whether it is worth asking again. The hot path never waits on
+    /// the network: only the rare request that names something unknown does, here.
+    pub async fn fetch_missing(&self, outcome: &Outcome) -> bool {
+        match (outcome, &self.jwt) {
+            (Outcome::Deny(Denial::UnknownSigningKey { issuer, kid }), Some(jwt)) => {
+                jwt.refetch(*issuer, kid.as_deref()).await
+            }
+            _ => false,
+        }
     }
 
     /// Whether at least one account snapshot is available (routes are loaded by construction).
@@ -231,6 +261,10 @@ pub async fn run_on(
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     set_health(&reporter, state.is_ready()).await;
+    let key_refreshers = match &state.jwt {
+        Some(jwt) => jwt.start().await,
+        None => Vec::new(),
+    };
     let watcher = state.watches_files().then(|| {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
@@ -256,6 +290,9 @@ pub async fn run_on(
         .await;
     if let Some(watcher) = watcher {
         watcher.abort();
+    }
+    for task in key_refreshers {
+        task.abort();
     }
     Ok(result?)
 }
