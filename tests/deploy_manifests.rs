@@ -4,136 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use scopegate::config::{Config, DEFAULT_CONTROL_PLANE_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT};
-use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod manifests;
 
-/// Every document of a YAML (or JSON) file, empty documents left out.
-fn docs(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str::<serde_json::Value>(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    }
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-fn doc(rel: &str) -> Value {
-    let mut all = docs(&root().join(rel));
-    assert_eq!(all.len(), 1, "{rel}: one document expected");
-    all.remove(0)
-}
-
-/// The value at a dotted path (`spec.template.spec`), if every step exists.
-fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(value, |v, key| v.get(key))
-}
-
-fn str_at<'a>(value: &'a Value, path: &str) -> &'a str {
-    at(value, path)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no string at `{path}` in {value:?}"))
-}
-
-fn seq_at<'a>(value: &'a Value, path: &str) -> &'a [Value] {
-    at(value, path)
-        .and_then(Value::as_sequence)
-        .map_or(&[], Vec::as_slice)
-}
-
-/// The document of `kind` named `name` in a manifest file.
-fn find(rel: &str, kind: &str, name: &str) -> Value {
-    docs(&root().join(rel))
-        .into_iter()
-        .find(|d| d.get("kind").and_then(Value::as_str) == Some(kind) && str_at(d, "metadata.name") == name)
-        .unwrap_or_else(|| panic!("{rel}: no {kind} `{name}`"))
-}
-
-fn container<'a>(pod_spec: &'a Value, name: &str) -> &'a Value {
-    seq_at(pod_spec, "containers")
-        .iter()
-        .find(|c| str_at(c, "name") == name)
-        .unwrap_or_else(|| panic!("no container `{name}`"))
-}
-
-/// Where `container` mounts the volume that comes from ConfigMap `config_map`.
-fn config_map_mount(pod_spec: &Value, container: &Value, config_map: &str) -> String {
-    let volume = seq_at(pod_spec, "volumes")
-        .iter()
-        .find(|v| at(v, "configMap.name").and_then(Value::as_str) == Some(config_map))
-        .unwrap_or_else(|| panic!("no volume from ConfigMap `{config_map}`"));
-    mount_of(container, str_at(volume, "name"))
-}
-
-fn mount_of(container: &Value, volume: &str) -> String {
-    seq_at(container, "volumeMounts")
-        .iter()
-        .find(|m| str_at(m, "name") == volume)
-        .map(|m| str_at(m, "mountPath").to_owned())
-        .unwrap_or_else(|| panic!("volume `{volume}` is not mounted"))
-}
-
-fn args(container: &Value) -> Vec<&str> {
-    seq_at(container, "args")
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect()
-}
-
-/// The value following `flag` in a container's args.
-fn flag<'a>(container: &'a Value, name: &str) -> &'a str {
-    let args = args(container);
-    let i = args
-        .iter()
-        .position(|a| *a == name)
-        .unwrap_or_else(|| panic!("no `{name}`"));
-    args[i + 1]
-}
-
-/// The files a kustomization's configMapGenerator `name` is made from.
-fn generated_from(kustomization: &str, name: &str) -> Vec<PathBuf> {
-    let k = doc(kustomization);
-    let generator = seq_at(&k, "configMapGenerator")
-        .iter()
-        .find(|g| str_at(g, "name") == name)
-        .unwrap_or_else(|| panic!("{kustomization}: no generator `{name}`"));
-    let dir = root().join(kustomization).parent().unwrap().to_owned();
-    seq_at(generator, "files")
-        .iter()
-        .map(|f| dir.join(f.as_str().unwrap().rsplit('=').next().unwrap()))
-        .collect()
-}
-
-fn app_pod() -> Value {
-    at(
-        &find("deploy/kubernetes/app.yaml", "Deployment", "app"),
-        "spec.template.spec",
-    )
-    .unwrap()
-    .clone()
-}
-
-fn scopegate_config() -> Config {
-    let text = std::fs::read_to_string(root().join("deploy/kubernetes/scopegate.yaml")).unwrap();
-    let config = Config::parse(&text, false).unwrap();
-    config.validate().unwrap();
-    config
-}
-
-fn socket(text: &str) -> SocketAddr {
-    text.parse().unwrap_or_else(|e| panic!("`{text}`: {e}"))
-}
+use manifests::{
+    app_pod, args, at, cluster, config_map_mount, container, doc, docs, envoy, find, flag, generated_from,
+    hcm, listener, mount_of, root, routes, scopegate_config, seq_at, socket, str_at,
+};
 
 #[test]
 fn the_crate_defaults_are_the_documented_ports() {
@@ -235,49 +117,6 @@ fn control_plane_url_service_and_listen_port_agree() {
     for snapshot in generated_from("deploy/examples/kustomization.yaml", "scopegate-snapshots") {
         assert!(snapshot.is_file(), "{}", snapshot.display());
     }
-}
-
-fn envoy() -> Value {
-    doc("deploy/envoy/envoy.yaml")
-}
-
-fn listener(envoy: &Value, name: &str) -> Value {
-    seq_at(envoy, "static_resources.listeners")
-        .iter()
-        .find(|l| str_at(l, "name") == name)
-        .unwrap_or_else(|| panic!("no listener `{name}`"))
-        .clone()
-}
-
-fn hcm(listener: &Value) -> Value {
-    let filter = &seq_at(&seq_at(listener, "filter_chains")[0], "filters")[0];
-    assert_eq!(
-        str_at(filter, "name"),
-        "envoy.filters.network.http_connection_manager"
-    );
-    filter.get("typed_config").unwrap().clone()
-}
-
-/// The one endpoint of a static Envoy cluster, and the cluster.
-fn cluster(envoy: &Value, name: &str) -> (SocketAddr, Value) {
-    let cluster = seq_at(envoy, "static_resources.clusters")
-        .iter()
-        .find(|c| str_at(c, "name") == name)
-        .unwrap_or_else(|| panic!("no cluster `{name}`"));
-    let endpoint = &seq_at(&seq_at(cluster, "load_assignment.endpoints")[0], "lb_endpoints")[0];
-    let address = at(endpoint, "endpoint.address.socket_address").unwrap();
-    let port = address.get("port_value").and_then(Value::as_u64).unwrap();
-    (
-        socket(&format!("{}:{port}", str_at(address, "address"))),
-        cluster.clone(),
-    )
-}
-
-fn routes(hcm: &Value) -> Vec<Value> {
-    seq_at(hcm, "route_config.virtual_hosts")
-        .iter()
-        .flat_map(|vh| seq_at(vh, "routes").to_vec())
-        .collect()
 }
 
 #[test]
