@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use scopegate::config::{Config, DEFAULT_CONTROL_PLANE_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT};
+use scopegate::envoy::{ACCOUNT_HEADER, DECISION_ID_HEADER, PRINCIPAL_HEADER};
 use serde_yaml_ng::Value;
 
 mod manifests;
@@ -172,6 +173,26 @@ fn envoy_routes_show_per_route_settings_with_real_permissions() {
             .iter()
             .any(|c| c.get("disabled").and_then(Value::as_bool) == Some(true))
     );
+    // Where scopegate is not asked, it strips no forged identity headers: the route must.
+    for route in routes(&ingress) {
+        let disabled = at(&route, "typed_per_filter_config")
+            .and_then(|c| c.get("envoy.filters.http.ext_authz"))
+            .and_then(|c| c.get("disabled"))
+            .and_then(Value::as_bool);
+        if disabled != Some(true) {
+            continue;
+        }
+        let removed: Vec<&str> = seq_at(&route, "request_headers_to_remove")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for header in [PRINCIPAL_HEADER, ACCOUNT_HEADER, DECISION_ID_HEADER] {
+            assert!(
+                removed.contains(&header),
+                "{route:?} passes a client's `{header}` on"
+            );
+        }
+    }
     let catalog = scopegate::rbac::Catalog::embedded().unwrap();
     let permissions: Vec<&str> = per_route
         .iter()
