@@ -1,5 +1,6 @@
 # scopegate container image: `docker build -t scopegate .`
 # ENTRYPOINT is the scopegate binary: `docker run scopegate serve --config /etc/scopegate/config.yaml`.
+# No default command: a bare `serve` would run the embedded demo, whose token secrets are public.
 
 # --- build ---
 FROM rust:1-bookworm AS build
@@ -32,4 +33,3 @@ USER 65532:65532
 # 9191 ext_authz gRPC + gRPC health, 9192 HTTP, 9300 control plane
 EXPOSE 9191 9192 9300
 ENTRYPOINT ["/usr/local/bin/scopegate"]
-CMD ["serve"]
