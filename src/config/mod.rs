@@ -18,6 +18,15 @@ mod jwt;
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use jwt::{Issuer, Jwt, PrincipalClaim};
 
+/// The default port of the ext_authz gRPC listener (`listen.grpc`, on `127.0.0.1`).
+pub const DEFAULT_GRPC_PORT: u16 = 9191;
+
+/// The port of the HTTP listener (`listen.http`, off unless configured), by convention `127.0.0.1:9192`.
+pub const DEFAULT_HTTP_PORT: u16 = 9192;
+
+/// The port `scopegate control-plane` listens on by default.
+pub const DEFAULT_CONTROL_PLANE_PORT: u16 = 9300;
+
 /// The top-level keys of a configuration file, used to tell one apart from other files.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
@@ -71,7 +80,7 @@ pub struct Listen {
 impl Default for Listen {
     fn default() -> Self {
         Self {
-            grpc: "127.0.0.1:9191".to_owned(),
+            grpc: format!("127.0.0.1:{DEFAULT_GRPC_PORT}"),
             http: None,
         }
     }
