@@ -62,8 +62,12 @@ pub struct Config {
 pub struct Listen {
     /// Envoy ext_authz gRPC (and gRPC health); default: `127.0.0.1:9191`.
     pub grpc: String,
-    /// HTTP-mode authz and the HTTP endpoints; default: none. Not yet supported by the server.
+    /// HTTP-mode authz, `/authz/api/acl`, `/healthz`, `/readyz`; default: none (no HTTP listener).
     pub http: Option<String>,
+    /// A path prefix stripped from requests authorized by their own method and path (Envoy HTTP
+    /// mode, e.g. `/authz` when Envoy's `path_prefix` is `/authz`); not applied to the
+    /// `x-original-uri` / `x-forwarded-uri` of nginx and Traefik; default: none.
+    pub http_path_prefix: Option<String>,
 }
 
 impl Default for Listen {
@@ -71,6 +75,7 @@ impl Default for Listen {
         Self {
             grpc: "127.0.0.1:9191".to_owned(),
             http: None,
+            http_path_prefix: None,
         }
     }
 }
@@ -341,6 +346,11 @@ impl Config {
         if let Some(http) = &self.listen.http {
             addr("listen.http", http, &mut errors);
         }
+        if let Some(prefix) = &self.listen.http_path_prefix
+            && (!prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/'))
+        {
+            errors.push(ConfigError::PathPrefix(prefix.clone()));
+        }
         let empty = |field: &str, path: &Path, errors: &mut Vec<ConfigError>| {
             if path.as_os_str().is_empty() {
                 errors.push(ConfigError::Empty {
@@ -507,7 +517,6 @@ impl Config {
                 sections.push(name);
             }
         };
-        flag(self.listen.http.is_some(), "listen.http");
         flag(self.tls.is_some(), "tls");
         flag(self.snapshot.control_plane.is_some(), "snapshot.control_plane");
         flag(self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
@@ -593,7 +602,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
         assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
         assert_eq!(
             config.unsupported(),
-            ["listen.http", "tls", "snapshot.cache_dir", "jwt"]
+            ["tls", "snapshot.cache_dir", "jwt"]
         );
         let json =
             serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
@@ -632,7 +641,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
     #[test]
     fn every_validation_error_is_reported_at_once() {
         let text = r#"
-listen: {grpc: "localhost:nine", http: "9192"}
+listen: {grpc: "localhost:nine", http: "9192", http_path_prefix: "authz/"}
 tls: {cert: "", key: "", min_version: "1.1"}
 snapshot: {files: "", control_plane: {url: "cp:9300"}}
 routes: ""
@@ -647,6 +656,7 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
         let expected = [
             "`listen.grpc`: `localhost:nine` is not a socket address (`ip:port`)",
             "`listen.http`: `9192` is not a socket address (`ip:port`)",
+            "`listen.http_path_prefix`: `authz/` must start with `/` and not end with `/` (like `/authz`)",
             "`tls.cert` must not be empty",
             "`tls.key` must not be empty",
             "`tls.min_version`: `1.1` is not `1.2` or `1.3`",

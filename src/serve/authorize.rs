@@ -131,10 +131,6 @@ fn deny(denial: Denial) -> Outcome {
     Outcome::Deny(denial)
 }
 
-fn invalid_credentials(error: &TokenError) -> Outcome {
-    deny(Denial::InvalidCredentials { reason: error.code() })
-}
-
 /// The credential string from `x-api-key`, or `authorization: Bearer <t>` / `ApiKey <t>`.
 /// `Some(Err)` for a header that is present but unusable.
 fn credential<'a>(headers: &dyn Fn(&str) -> Option<&'a str>) -> Option<Result<&'a str, TokenError>> {
@@ -170,11 +166,88 @@ pub fn authorize<'a>(state: &'a State, req: &Request<'a>) -> Outcome {
     authorize_at(state, req, now_unix())
 }
 
+/// The credential a request presents, read from its headers and parsed: `None` when there is none,
+/// `Some(Err)` when it is unusable, else the raw string and its parts.
+pub type Credential<'a> = Option<Result<(&'a str, ParsedToken<'a>), TokenError>>;
+
+/// Reads and parses the request's credential (`x-api-key`, or `authorization: Bearer|ApiKey`).
+pub fn parse_credential<'a>(headers: &dyn Fn(&str) -> Option<&'a str>) -> Credential<'a> {
+    credential(headers).map(|r| r.and_then(|raw| parse_token(raw).map(|p| (raw, p))))
+}
+
+/// A verified caller: the account whose snapshot vouched for it and the principal.
+#[derive(Debug, Clone)]
+pub struct Authenticated<'a> {
+    /// The caller's account.
+    pub account: std::sync::Arc<crate::rbac::CompiledAccount>,
+    /// The user or service account.
+    pub id: crate::rbac::PrincipalId,
+    /// The API token's `<token-id>`, whose permission subset (if any) bounds the principal.
+    pub token_id: Option<&'a str>,
+}
+
+impl Authenticated<'_> {
+    /// The principal for [`decide`], with the token's permission subset.
+    pub fn principal(&self) -> Principal<'_> {
+        Principal {
+            id: self.id,
+            token_permissions: self
+                .token_id
+                .and_then(|id| self.account.token(id))
+                .and_then(|node| node.permissions.as_ref()),
+        }
+    }
+}
+
+/// Credential → principal: checks the credential against the snapshot of `account_id` (else the
+/// token's own account) at `now`, verifying the secret once per token and caching the result.
+pub fn authenticate<'a>(
+    state: &State,
+    credential: Credential<'a>,
+    account_id: Option<&str>,
+    now: i64,
+) -> Result<Authenticated<'a>, Denial> {
+    let invalid = |error: &TokenError| Denial::InvalidCredentials { reason: error.code() };
+    let (raw, token) = match credential {
+        None => return Err(Denial::MissingCredentials),
+        Some(Err(error)) => return Err(invalid(&error)),
+        Some(Ok(pair)) => pair,
+    };
+    let Some(account_id) = account_id.or(token.account) else {
+        return Err(Denial::InvalidRequest { reason: "no_account" });
+    };
+    let Some(account) = state.account(account_id) else {
+        return Err(Denial::SnapshotUnavailable);
+    };
+    let node = check_token(&account, &token, now).map_err(|e| invalid(&e))?;
+    let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
+    let cached = state
+        .token_cache()
+        .get(&digest)
+        .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
+    if !cached {
+        if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
+            return Err(invalid(&TokenError::SecretMismatch));
+        }
+        state.token_cache().insert(
+            digest,
+            VerifiedToken {
+                account_version: account.version(),
+                token_id: token.id.into(),
+            },
+        );
+    }
+    let id = node.principal;
+    Ok(Authenticated {
+        account,
+        id,
+        token_id: Some(token.id),
+    })
+}
+
 /// [`authorize`] at a given time (Unix seconds).
 pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcome {
-    let raw = credential(req.headers);
-    let parsed: Option<Result<(&str, ParsedToken<'_>), TokenError>> =
-        raw.map(|r| r.and_then(|raw| parse_token(raw).map(|p| (raw, p))));
+    let parsed = parse_credential(req.headers);
     let credential_account = match &parsed {
         Some(Ok((_, token))) => token.account,
         _ => None,
@@ -208,43 +281,13 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         | RouteDecision::Permission { scope, .. }
         | RouteDecision::Unmatched { scope, .. } => scope,
     };
-    let (raw, token) = match parsed {
-        None => return deny(Denial::MissingCredentials),
-        Some(Err(error)) => return invalid_credentials(&error),
-        Some(Ok(pair)) => pair,
+    let caller = match authenticate(state, parsed, scope.account.as_deref(), now) {
+        Ok(caller) => caller,
+        Err(denial) => return deny(denial),
     };
-    let Some(account_id) = scope.account.as_deref().or(token.account) else {
-        return deny(Denial::InvalidRequest { reason: "no_account" });
-    };
-    let Some(account) = state.account(account_id) else {
-        return deny(Denial::SnapshotUnavailable);
-    };
-    let node = match check_token(&account, &token, now) {
-        Ok(node) => node,
-        Err(error) => return invalid_credentials(&error),
-    };
-    let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
-    let cached = state
-        .token_cache()
-        .get(&digest)
-        .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
-    if !cached {
-        if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
-            return invalid_credentials(&TokenError::SecretMismatch);
-        }
-        state.token_cache().insert(
-            digest,
-            VerifiedToken {
-                account_version: account.version(),
-                token_id: token.id.into(),
-            },
-        );
-    }
-    let principal_label = account.principal_label(node.principal);
-    let principal = Principal {
-        id: node.principal,
-        token_permissions: node.permissions.as_ref(),
-    };
+    let account = &caller.account;
+    let principal = caller.principal();
+    let principal_label = account.principal_label(caller.id);
     let RouteDecision::Permission {
         permission,
         resource_type,
