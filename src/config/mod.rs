@@ -600,10 +600,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
             Some(Path::new("deploy/examples/snapshots/"))
         );
         assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
-        assert_eq!(
-            config.unsupported(),
-            ["tls", "snapshot.cache_dir", "jwt"]
-        );
+        assert_eq!(config.unsupported(), ["tls", "snapshot.cache_dir", "jwt"]);
         let json =
             serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
         assert_eq!(Config::parse(&json, true).unwrap(), config);

@@ -148,7 +148,9 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
                 let principal = match &subject {
                     Subject::Caller => Some(caller.principal()),
                     Subject::User(id) => id.map(plain),
-                    Subject::ServiceAccount(identifier) => service_account(account, identifier, scope).map(plain),
+                    Subject::ServiceAccount(identifier) => {
+                        service_account(account, identifier, scope).map(plain)
+                    }
                 };
                 principal.is_some_and(|principal| permitted(account, principal, scope, &check))
             });
@@ -218,7 +220,10 @@ fn scope_of(account: &CompiledAccount, scope: &ResourceScope) -> Option<ScopeId>
     if scope.account_identifier != account.account() {
         return None;
     }
-    account.resolve_scope(non_empty(scope.org_identifier.as_deref()), non_empty(scope.project_identifier.as_deref()))
+    account.resolve_scope(
+        non_empty(scope.org_identifier.as_deref()),
+        non_empty(scope.project_identifier.as_deref()),
+    )
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
@@ -227,17 +232,25 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 
 /// The service account named `identifier` visible in `scope` (living there or above).
 fn service_account(account: &CompiledAccount, identifier: &str, scope: ScopeId) -> Option<PrincipalId> {
-    account.service_accounts_named(identifier).into_iter().find(|id| match id {
-        PrincipalId::ServiceAccount(i) => account
-            .service_accounts
-            .get(*i as usize)
-            .is_some_and(|node| account.is_ancestor_or_self(node.scope, scope)),
-        PrincipalId::User(_) => false,
-    })
+    account
+        .service_accounts_named(identifier)
+        .into_iter()
+        .find(|id| match id {
+            PrincipalId::ServiceAccount(i) => account
+                .service_accounts
+                .get(*i as usize)
+                .is_some_and(|node| account.is_ancestor_or_self(node.scope, scope)),
+            PrincipalId::User(_) => false,
+        })
 }
 
 /// Decides one entry; anything the account does not know is not permitted.
-fn permitted(account: &CompiledAccount, principal: Principal<'_>, scope: ScopeId, check: &PermissionCheck) -> bool {
+fn permitted(
+    account: &CompiledAccount,
+    principal: Principal<'_>,
+    scope: ScopeId,
+    check: &PermissionCheck,
+) -> bool {
     let catalog = account.catalog();
     let (Some(permission), Some(resource_type)) = (
         catalog.permission_id(&check.permission),
@@ -264,10 +277,21 @@ fn may_ask_about(
     scopes: &[Option<ScopeId>],
 ) -> Result<(), Denial> {
     let (view, needed): (&str, Vec<ScopeId>) = match subject {
-        Subject::ServiceAccount(_) => (SERVICE_ACCOUNT_VIEW, account.resolve_scope(None, None).into_iter().collect()),
+        Subject::ServiceAccount(_) => (
+            SERVICE_ACCOUNT_VIEW,
+            account.resolve_scope(None, None).into_iter().collect(),
+        ),
         _ => {
             let mut seen = HashSet::new();
-            (USER_VIEW, scopes.iter().flatten().copied().filter(|s| seen.insert(*s)).collect())
+            (
+                USER_VIEW,
+                scopes
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .filter(|s| seen.insert(*s))
+                    .collect(),
+            )
         }
     };
     let catalog = account.catalog();

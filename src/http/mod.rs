@@ -177,7 +177,11 @@ pub(crate) fn json_response(status: u16, www_authenticate: Option<&'static str>,
 mod tests {
     use super::*;
 
-    fn target_of(headers: &[(&'static str, &'static str)], uri: &str, prefix: Option<&str>) -> (String, String) {
+    fn target_of(
+        headers: &[(&'static str, &'static str)],
+        uri: &str,
+        prefix: Option<&str>,
+    ) -> (String, String) {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             map.insert(*k, HeaderValue::from_static(v));
@@ -210,6 +214,9 @@ mod tests {
         assert_eq!(target_of(&[], "/authz?a=1", p).1, "/?a=1");
         assert_eq!(target_of(&[], "/authzz/x", p).1, "/authzz/x");
         assert_eq!(target_of(&[], "/other", p).1, "/other");
-        assert_eq!(target_of(&[(ORIGINAL_METHOD, "GET"), (ORIGINAL_URI, "/authz/x")], "/", p).1, "/authz/x");
+        assert_eq!(
+            target_of(&[(ORIGINAL_METHOD, "GET"), (ORIGINAL_URI, "/authz/x")], "/", p).1,
+            "/authz/x"
+        );
     }
 }
