@@ -269,6 +269,7 @@ fn permitted(
 
 /// Asking about another principal takes its view permission: `core_user_view` on the user in every
 /// scope asked about, or `core_serviceaccount_view` on the service account at account level.
+#[allow(clippy::result_large_err)] // a denial is rendered at once; boxing would buy nothing
 fn may_ask_about(
     account: &CompiledAccount,
     caller: Principal<'_>,

@@ -201,6 +201,7 @@ impl Authenticated<'_> {
 
 /// Credential → principal: checks the credential against the snapshot of `account_id` (else the
 /// token's own account) at `now`, verifying the secret once per token and caching the result.
+#[allow(clippy::result_large_err)] // the Err is moved straight into `Outcome::Deny`, which holds it unboxed
 pub fn authenticate<'a>(
     state: &State,
     credential: Credential<'a>,
@@ -338,7 +339,7 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         resource_type: type_id,
         resource_id: resource_id.as_deref(),
     };
-    let decision = decide(&account, &principal, &check);
+    let decision = decide(account, &principal, &check);
     if decision.allowed {
         Outcome::Allow {
             principal: Some(principal_label),
