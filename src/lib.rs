@@ -8,6 +8,7 @@ pub mod authn;
 pub mod cli;
 pub mod config;
 pub mod envoy;
+pub mod http;
 pub mod jwks;
 pub mod rbac;
 pub mod route;

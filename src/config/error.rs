@@ -43,6 +43,9 @@ pub enum ConfigError {
     /// `tls.min_version` is not `1.2` or `1.3`.
     #[error("`tls.min_version`: `{0}` is not `1.2` or `1.3`")]
     TlsVersion(String),
+    /// `listen.http_path_prefix` is not `/` followed by at least one character, without a final `/`.
+    #[error("`listen.http_path_prefix`: `{0}` must start with `/` and not end with `/` (like `/authz`)")]
+    PathPrefix(String),
     /// A cache size of 0.
     #[error("`{field}` must be at least 1")]
     Zero {

@@ -73,8 +73,12 @@ pub struct Config {
 pub struct Listen {
     /// Envoy ext_authz gRPC (and gRPC health); default: `127.0.0.1:9191`.
     pub grpc: String,
-    /// HTTP-mode authz and the HTTP endpoints; default: none. Not yet supported by the server.
+    /// HTTP-mode authz, `/authz/api/acl`, `/healthz`, `/readyz`; default: none (no HTTP listener).
     pub http: Option<String>,
+    /// A path prefix stripped from requests authorized by their own method and path (Envoy HTTP
+    /// mode, e.g. `/authz` when Envoy's `path_prefix` is `/authz`); not applied to the
+    /// `x-original-uri` / `x-forwarded-uri` of nginx and Traefik; default: none.
+    pub http_path_prefix: Option<String>,
 }
 
 impl Default for Listen {
@@ -82,6 +86,7 @@ impl Default for Listen {
         Self {
             grpc: format!("127.0.0.1:{DEFAULT_GRPC_PORT}"),
             http: None,
+            http_path_prefix: None,
         }
     }
 }
@@ -286,6 +291,11 @@ impl Config {
         if let Some(http) = &self.listen.http {
             addr("listen.http", http, &mut errors);
         }
+        if let Some(prefix) = &self.listen.http_path_prefix
+            && (!prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/'))
+        {
+            errors.push(ConfigError::PathPrefix(prefix.clone()));
+        }
         let empty = |field: &str, path: &Path, errors: &mut Vec<ConfigError>| {
             if path.as_os_str().is_empty() {
                 errors.push(ConfigError::Empty {
@@ -394,7 +404,6 @@ impl Config {
                 sections.push(name);
             }
         };
-        flag(self.listen.http.is_some(), "listen.http");
         flag(self.tls.is_some(), "tls");
         flag(self.snapshot.control_plane.is_some(), "snapshot.control_plane");
         flag(self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
@@ -477,7 +486,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
             Some(Path::new("deploy/examples/snapshots/"))
         );
         assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
-        assert_eq!(config.unsupported(), ["listen.http", "tls", "snapshot.cache_dir"]);
+        assert_eq!(config.unsupported(), ["tls", "snapshot.cache_dir"]);
         let json =
             serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
         assert_eq!(Config::parse(&json, true).unwrap(), config);
@@ -515,7 +524,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
     #[test]
     fn every_validation_error_is_reported_at_once() {
         let text = r#"
-listen: {grpc: "localhost:nine", http: "9192"}
+listen: {grpc: "localhost:nine", http: "9192", http_path_prefix: "authz/"}
 tls: {cert: "", key: "", min_version: "1.1"}
 snapshot: {files: "", control_plane: {url: "cp:9300"}}
 routes: ""
@@ -530,6 +539,7 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
         let expected = [
             "`listen.grpc`: `localhost:nine` is not a socket address (`ip:port`)",
             "`listen.http`: `9192` is not a socket address (`ip:port`)",
+            "`listen.http_path_prefix`: `authz/` must start with `/` and not end with `/` (like `/authz`)",
             "`tls.cert` must not be empty",
             "`tls.key` must not be empty",
             "`tls.min_version`: `1.1` is not `1.2` or `1.3`",

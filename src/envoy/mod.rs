@@ -14,16 +14,10 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
 
+use crate::serve::response::{denial_response, identity_headers};
 use crate::serve::{Denial, Outcome, Request, State, authorize};
 
-/// The identity headers set on allow.
-pub const PRINCIPAL_HEADER: &str = "x-scopegate-principal";
-/// The account header set on allow.
-pub const ACCOUNT_HEADER: &str = "x-scopegate-account";
-/// The decision-id header set on allow.
-pub const DECISION_ID_HEADER: &str = "x-scopegate-decision-id";
-/// The prefix of every header scopegate owns.
-pub const HEADER_PREFIX: &str = "x-scopegate-";
+pub use crate::serve::response::{ACCOUNT_HEADER, DECISION_ID_HEADER, HEADER_PREFIX, PRINCIPAL_HEADER};
 
 /// gRPC status codes used in `CheckResponse.status`.
 mod code {
@@ -203,26 +197,19 @@ pub fn to_response(
     match outcome {
         Outcome::Allow {
             principal,
-            account,
             permission,
             ..
         } => {
             let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd;
-            let mut headers = Vec::with_capacity(3);
-            let mut set: Vec<&str> = vec![DECISION_ID_HEADER];
-            if let Some(principal) = principal {
-                headers.push(header(PRINCIPAL_HEADER, principal, overwrite));
-                set.push(PRINCIPAL_HEADER);
-            }
-            if let Some(account) = account {
-                headers.push(header(ACCOUNT_HEADER, account, overwrite));
-                set.push(ACCOUNT_HEADER);
-            }
-            headers.push(header(DECISION_ID_HEADER, decision_id, overwrite));
+            let set = identity_headers(outcome, decision_id);
+            let headers = set
+                .iter()
+                .map(|(name, value)| header(name, value, overwrite))
+                .collect();
             let mut headers_to_remove: Vec<String> = incoming
                 .keys()
                 .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
-                .filter(|k| !set.iter().any(|s| k.eq_ignore_ascii_case(s)))
+                .filter(|k| !set.iter().any(|(s, _)| k.eq_ignore_ascii_case(s)))
                 .cloned()
                 .collect();
             headers_to_remove.sort();
@@ -249,82 +236,19 @@ pub fn to_response(
 }
 
 fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
-    let (grpc, http, body_code, message) = match denial {
-        Denial::MissingCredentials => (
-            code::UNAUTHENTICATED,
-            401,
-            "MISSING_CREDENTIALS",
-            "No credentials provided".to_owned(),
-        ),
-        Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => (
-            code::UNAUTHENTICATED,
-            401,
-            "INVALID_CREDENTIALS",
-            "Invalid credentials".to_owned(),
-        ),
-        Denial::AccessDenied { check, .. } => (
-            code::PERMISSION_DENIED,
-            403,
-            "NG_ACCESS_DENIED",
-            format!(
-                "Missing permission {} on {}{}",
-                check.permission,
-                check.resource_type.to_ascii_lowercase(),
-                check
-                    .resource_id
-                    .as_deref()
-                    .map(|id| format!(" with identifier {id}"))
-                    .unwrap_or_default()
-            ),
-        ),
-        Denial::NoRoute => (
-            code::PERMISSION_DENIED,
-            403,
-            "NO_ROUTE",
-            "No route matches the request".to_owned(),
-        ),
-        Denial::InvalidRequest { .. } => (
-            code::INVALID_ARGUMENT,
-            400,
-            "INVALID_REQUEST",
-            "Malformed request".to_owned(),
-        ),
-        Denial::SnapshotUnavailable => (
-            code::UNAVAILABLE,
-            503,
-            "SNAPSHOT_UNAVAILABLE",
-            "Access-control data for the account is not available".to_owned(),
-        ),
+    let rendered = denial_response(denial, decision_id);
+    let grpc = match denial {
+        Denial::MissingCredentials | Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => {
+            code::UNAUTHENTICATED
+        }
+        Denial::AccessDenied { .. } | Denial::NoRoute => code::PERMISSION_DENIED,
+        Denial::InvalidRequest { .. } => code::INVALID_ARGUMENT,
+        Denial::SnapshotUnavailable => code::UNAVAILABLE,
     };
-    let mut body = serde_json::json!({
-        "status": "ERROR",
-        "code": body_code,
-        "message": message,
-    });
-    if let Denial::AccessDenied { check, .. } = denial {
-        let mut scope = serde_json::Map::new();
-        scope.insert("accountIdentifier".into(), check.account.clone().into());
-        if let Some(org) = &check.org {
-            scope.insert("orgIdentifier".into(), org.clone().into());
-        }
-        if let Some(project) = &check.project {
-            scope.insert("projectIdentifier".into(), project.clone().into());
-        }
-        let mut failed = serde_json::json!({
-            "permission": check.permission,
-            "resourceScope": scope,
-            "resourceType": check.resource_type,
-        });
-        if let (Some(id), Some(obj)) = (&check.resource_id, failed.as_object_mut()) {
-            obj.insert("resourceIdentifier".into(), id.clone().into());
-        }
-        body["failedPermissionChecks"] = serde_json::json!([failed]);
-    }
-    body["decisionId"] = decision_id.into();
     let add = HeaderAppendAction::OverwriteIfExistsOrAdd;
     let mut headers = vec![header("content-type", "application/json", add)];
-    if http == 401 {
-        headers.push(header("www-authenticate", "ApiKey realm=\"scopegate\"", add));
+    if let Some(value) = rendered.www_authenticate() {
+        headers.push(header("www-authenticate", value, add));
     }
     // for Envoy's access log only (never sent to the client): why, as a stable code
     let mut fields = HashMap::new();
@@ -334,9 +258,11 @@ fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
         status: status(grpc),
         dynamic_metadata: Some(Struct { fields }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
-            status: Some(HttpStatus { code: http }),
+            status: Some(HttpStatus {
+                code: i32::from(rendered.status),
+            }),
             headers,
-            body: body.to_string(),
+            body: rendered.body,
         })),
     }
 }

@@ -211,17 +211,18 @@ impl Credential<'_> {
 /// Reads the credential: trusted proxy-verified claims first, else the request's header.
 fn read_credential<'a>(
     state: &State,
-    req: &Request<'a>,
+    headers: &dyn Fn(&str) -> Option<&'a str>,
+    verified_claims: Option<&Map<String, Value>>,
     now: i64,
 ) -> Option<Result<Credential<'a>, Outcome>> {
-    if let (Some(claims), Some(jwt)) = (req.verified_claims, state.jwt()) {
+    if let (Some(claims), Some(jwt)) = (verified_claims, state.jwt()) {
         let identity = jwt
             .identify_claims(claims)
             .map(Arc::new)
             .map_err(JwtFailure::Invalid);
         return Some(Ok(Credential::Jwt(identity)));
     }
-    Some(match credential(req.headers)? {
+    Some(match credential(headers)? {
         Err(error) => Err(invalid_credentials(error.code())),
         Ok(raw) if looks_like_jwt(raw) => match state.jwt() {
             Some(jwt) => Ok(Credential::Jwt(jwt.identify(raw, now))),
@@ -243,7 +244,7 @@ fn reborrow<'s, 'a: 's>(
 
 /// [`authorize`] at a given time (Unix seconds).
 pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcome {
-    let credential = read_credential(state, req, now);
+    let credential = read_credential(state, req.headers, req.verified_claims, now);
     let credential_account = match &credential {
         Some(Ok(credential)) => credential.account(),
         _ => None,
@@ -361,6 +362,73 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
     } else {
         failed(decision.reason.code())
     }
+}
+
+/// A verified caller: the account whose snapshot vouched for it and the principal.
+#[derive(Debug, Clone)]
+pub struct Authenticated<'a> {
+    /// The caller's account.
+    pub account: Arc<CompiledAccount>,
+    /// The user or service account.
+    pub id: PrincipalId,
+    /// The API token's `<token-id>`, whose permission subset (if any) bounds the principal; `None`
+    /// for a JWT.
+    pub token_id: Option<&'a str>,
+}
+
+impl Authenticated<'_> {
+    /// The principal for [`decide`], with the token's permission subset.
+    pub fn principal(&self) -> Principal<'_> {
+        Principal {
+            id: self.id,
+            token_permissions: self
+                .token_id
+                .and_then(|id| self.account.token(id))
+                .and_then(|node| node.permissions.as_ref()),
+        }
+    }
+}
+
+/// Credential → principal for front ends that are not a routed request (the batch access check):
+/// the credential's own account, else `account_hint`, at `now`. JWT keys are not refetched here.
+#[allow(clippy::result_large_err)] // the Err is rendered at once; boxing would only add an allocation
+pub fn authenticate_caller<'a>(
+    state: &State,
+    headers: &dyn Fn(&str) -> Option<&'a str>,
+    account_hint: Option<&str>,
+    now: i64,
+) -> Result<Authenticated<'a>, Denial> {
+    let outcome_to_denial = |outcome: Outcome| match outcome {
+        Outcome::Deny(denial) => denial,
+        Outcome::Allow { .. } => Denial::MissingCredentials,
+    };
+    let credential = match read_credential(state, headers, None, now) {
+        None => return Err(Denial::MissingCredentials),
+        Some(Err(outcome)) => return Err(outcome_to_denial(outcome)),
+        Some(Ok(Credential::Jwt(Err(failure)))) => {
+            return Err(outcome_to_denial(jwt_refusal(&failure).into_outcome()));
+        }
+        Some(Ok(credential)) => credential,
+    };
+    let Some(account_id) = credential.account().or(account_hint) else {
+        return Err(Denial::InvalidRequest { reason: "no_account" });
+    };
+    let Some(account) = state.account(account_id) else {
+        return Err(Denial::SnapshotUnavailable);
+    };
+    let id = match authenticate(state, &account, &credential, now) {
+        Ok((id, _)) => id,
+        Err(refused) => return Err(outcome_to_denial(refused.into_outcome())),
+    };
+    let token_id = match &credential {
+        Credential::ApiKey { token, .. } => Some(token.id),
+        Credential::Jwt(_) => None,
+    };
+    Ok(Authenticated {
+        account,
+        id,
+        token_id,
+    })
 }
 
 /// The principal a credential names in `account`, and the permission subset of its API key.

@@ -1,6 +1,6 @@
 //! `scopegate serve`: the sidecar's shared state (published accounts, route table, verified-token
 //! cache, decision ids), snapshot loading and reloading, and the gRPC server (Envoy ext_authz +
-//! gRPC health) with graceful shutdown.
+//! gRPC health) with graceful shutdown, beside the HTTP listener of [`crate::http`] when configured.
 //!
 //! The request policy itself is the pure [`authorize()`](authorize::authorize); the Envoy wire
 //! mapping lives in [`crate::envoy`].
@@ -17,11 +17,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::envoy::AuthzService;
+use crate::http::HttpOptions;
 use crate::jwks::{JwksError, JwtAuthenticator, JwtSettings};
 use crate::rbac::{Catalog, CompiledAccount};
 use crate::route::{RouteTable, RouteTableErrors};
 
 pub mod authorize;
+pub mod response;
 pub mod snapshots;
 
 pub use authorize::{Denial, FailedCheck, Outcome, Request, authorize};
@@ -65,6 +67,9 @@ pub enum ServeError {
     /// JWT issuers could not be set up (e.g. a static key file is unreadable).
     #[error("jwt: {0}")]
     Jwt(#[from] JwksError),
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Http(std::io::Error),
 }
 
 /// A verified token: the version of the account it was verified against and its id.
@@ -297,18 +302,79 @@ pub async fn run_on(
     Ok(result?)
 }
 
-/// Binds `addr` and serves until SIGINT or SIGTERM.
-pub async fn run(addr: &str, state: Arc<State>) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(addr)
+/// Serves gRPC on `grpc` and, when given, the HTTP listener ([`crate::http`]) beside it, over the
+/// same state, until `shutdown` completes; then both drain. If either server fails, both stop.
+pub async fn run_all(
+    grpc: tokio::net::TcpListener,
+    http: Option<(tokio::net::TcpListener, HttpOptions)>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let grpc = async {
+        let result = run_on(grpc, Arc::clone(&state), signal(stopped.clone())).await;
+        stop.send_replace(true);
+        result
+    };
+    let http = async {
+        let Some((listener, options)) = http else {
+            return Ok(());
+        };
+        let result = crate::http::serve_on(listener, Arc::clone(&state), options, signal(stopped.clone()))
+            .await
+            .map_err(ServeError::Http);
+        stop.send_replace(true);
+        result
+    };
+    let outer = async {
+        tokio::select! {
+            () = shutdown => { stop.send_replace(true); },
+            () = signal(stopped.clone()) => {},
+        }
+    };
+    let ((), grpc, http) = tokio::join!(outer, grpc, http);
+    grpc.and(http)
+}
+
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {
             addr: addr.to_owned(),
             source,
-        })?;
-    if let Ok(local) = listener.local_addr() {
+        })
+}
+
+/// Binds `addr` and serves until SIGINT or SIGTERM.
+pub async fn run(addr: &str, state: Arc<State>) -> Result<(), ServeError> {
+    run_with(addr, None, state).await
+}
+
+/// Binds the gRPC address and, when given, the HTTP address, and serves both until SIGINT or
+/// SIGTERM.
+pub async fn run_with(
+    grpc_addr: &str,
+    http: Option<(&str, HttpOptions)>,
+    state: Arc<State>,
+) -> Result<(), ServeError> {
+    let grpc = bind(grpc_addr).await?;
+    if let Ok(local) = grpc.local_addr() {
         tracing::info!(%local, "scopegate ext_authz listening");
     }
-    run_on(listener, state, shutdown_signal()).await
+    let http = match http {
+        Some((addr, options)) => {
+            let listener = bind(addr).await?;
+            if let Ok(local) = listener.local_addr() {
+                tracing::info!(%local, "scopegate http listening");
+            }
+            Some((listener, options))
+        }
+        None => None,
+    };
+    run_all(grpc, http, state, shutdown_signal()).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
