@@ -12,6 +12,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
 
 use crate::authn::error::JwtError;
+use crate::rbac::CompiledAccount;
+use crate::rbac::compiled::PrincipalId;
 
 /// The longest JWT accepted by default, in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
@@ -254,6 +256,27 @@ pub fn map_claims(
         account,
         expires_at,
     })
+}
+
+/// The snapshot principal a verified identity names: the token must belong to this account (when it
+/// names one), and the principal must exist and be enabled.
+pub fn principal_in(account: &CompiledAccount, identity: &JwtIdentity) -> Result<PrincipalId, JwtError> {
+    if identity
+        .account
+        .as_deref()
+        .is_some_and(|a| a != account.account())
+    {
+        return Err(JwtError::AccountMismatch);
+    }
+    let principal = match identity.kind {
+        PrincipalKind::User => account.user(&identity.principal),
+        PrincipalKind::ServiceAccount => account.service_account_by_name(&identity.principal),
+    }
+    .ok_or(JwtError::UnknownPrincipal)?;
+    if account.is_disabled(principal) {
+        return Err(JwtError::PrincipalDisabled);
+    }
+    Ok(principal)
 }
 
 #[cfg(test)]

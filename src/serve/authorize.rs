@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::authn::api_key::check_token;
-use crate::authn::jwt::{JwtIdentity, PrincipalKind, looks_like_jwt};
-use crate::authn::{JwtError, ParsedToken, TokenError, parse_token, verify_secret};
+use crate::authn::jwt::{JwtIdentity, looks_like_jwt, principal_in};
+use crate::authn::{ParsedToken, TokenError, parse_token, verify_secret};
 use crate::jwks::JwtFailure;
 use crate::rbac::compiled::{PrincipalId, SecretHash};
 use crate::rbac::ids::PermissionSet;
@@ -441,7 +441,7 @@ fn authenticate<'acc>(
     match credential {
         Credential::ApiKey { raw, token } => api_key_principal(state, account, raw, token, now),
         Credential::Jwt(Err(failure)) => Err(jwt_refusal(failure)),
-        Credential::Jwt(Ok(identity)) => jwt_principal(account, identity)
+        Credential::Jwt(Ok(identity)) => principal_in(account, identity)
             .map(|principal| (principal, None))
             .map_err(|error| Refused::Invalid(error.code())),
     }
@@ -500,26 +500,6 @@ fn api_key_principal<'acc>(
         );
     }
     Ok((node.principal, node.permissions.as_ref()))
-}
-
-/// The snapshot principal a verified JWT names: it must belong to this account, exist and be enabled.
-fn jwt_principal(account: &CompiledAccount, identity: &JwtIdentity) -> Result<PrincipalId, JwtError> {
-    if identity
-        .account
-        .as_deref()
-        .is_some_and(|a| a != account.account())
-    {
-        return Err(JwtError::AccountMismatch);
-    }
-    let principal = match identity.kind {
-        PrincipalKind::User => account.user(&identity.principal),
-        PrincipalKind::ServiceAccount => account.service_account_by_name(&identity.principal),
-    }
-    .ok_or(JwtError::UnknownPrincipal)?;
-    if account.is_disabled(principal) {
-        return Err(JwtError::PrincipalDisabled);
-    }
-    Ok(principal)
 }
 
 fn failed_check(
