@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 pub mod control_plane;
 pub mod envoy;
+pub mod http;
+pub mod jwks;
 pub mod proto;
 pub mod rbac;
 pub mod route;

@@ -309,3 +309,48 @@ fn a_catalog_file_replaces_the_embedded_one() {
     let out = scopegate(&["validate", "--catalog", bad.to_str().unwrap(), DEMO]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn check_decides_for_the_holder_of_an_api_token_or_a_jwt() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/config.yaml");
+    let alice_jwt = concat!("@", env!("CARGO_MANIFEST_DIR"), "/deploy/examples/jwt/alice.jwt");
+    let dave_jwt = concat!("@", env!("CARGO_MANIFEST_DIR"), "/deploy/examples/jwt/dave.jwt");
+    let execute = [
+        "--scope",
+        "acme/eng/payments",
+        "--permission",
+        "core_pipeline_execute",
+    ];
+    let run = |token: &str, config: Option<&str>| {
+        let mut args = vec!["--token", token];
+        if let Some(config) = config {
+            args.extend(["--config", config]);
+        }
+        args.extend(execute);
+        check(&args)
+    };
+    let out = run(alice_jwt, Some(config));
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).starts_with("ALLOW\n"));
+    let out = run(dave_jwt, Some(config));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "DENY\ncredential refused: jwt principal is disabled\n"
+    );
+    let out = run("pat.acme.alicetok01.AliceDemoSecret01", None);
+    assert_eq!(out.status.code(), Some(0));
+    // the read-only CI token's subset lacks execute
+    let out = run("sat.acme.citokro01.CiBotReadOnlySecret01", None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("token_permission_subset"));
+    let out = run("pat.acme.alicetok01.WrongSecret", None);
+    assert_eq!(
+        stdout(&out),
+        "DENY\ncredential refused: api token secret does not match\n"
+    );
+    // a jwt without a configuration naming its issuer is bad input, not a denial
+    let out = run(alice_jwt, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--config"), "{}", stderr(&out));
+}

@@ -1,5 +1,6 @@
-//! `scopegate check`: decides one check against a snapshot file. Prints ALLOW or DENY on the first
-//! line and the reason on the next; exit 0 allow, 1 deny, 2 bad input.
+//! `scopegate check`: decides one check against a snapshot file, for a named principal or for the
+//! holder of a credential (an API token, or a JWT of an issuer from `--config`). Prints ALLOW or DENY
+//! on the first line and the reason on the next; exit 0 allow, 1 deny, 2 bad input.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::cli::InputError;
+
+#[path = "check_credential.rs"]
+mod credential;
 use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Check, CompiledAccount, PermissionSet, Principal, PrincipalId, ScopeId, compile, decide};
 
@@ -17,8 +21,16 @@ pub struct CheckArgs {
     #[arg(long)]
     pub snapshot: PathBuf,
     /// `USER:alice`, `SERVICE_ACCOUNT:ci_bot` or `SERVICE_ACCOUNT:eng/payments/ci_bot`.
-    #[arg(long)]
-    pub principal: String,
+    #[arg(long, required_unless_present = "token", conflicts_with = "token")]
+    pub principal: Option<String>,
+    /// A credential instead of a principal: an API token (`pat.`/`sat.`), or a JWT of an issuer of
+    /// `--config`; `@FILE` reads it from a file. It is checked (hash, validity, signature, claims)
+    /// and its holder's permissions, limited by the token's subset, are decided.
+    #[arg(long, conflicts_with = "token_permissions")]
+    pub token: Option<String>,
+    /// A server configuration whose `jwt` section lists the trusted issuers (for `--token` JWTs).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// `acme`, `acme/eng` or `acme/eng/payments`.
     #[arg(long)]
     pub scope: String,
@@ -42,7 +54,18 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, InputError> {
     let snapshot = AccountSnapshot::read(&args.snapshot).map_err(|e| InputError(e.to_string()))?;
     let account = compile(&snapshot, catalog, None).map_err(|e| InputError(e.to_string()))?;
     let scope = resolve_scope(&account, &args.scope)?;
-    let principal = resolve_principal(&account, &args.principal)?;
+    let (principal, token_subset) = match (&args.principal, &args.token) {
+        (Some(text), _) => (resolve_principal(&account, text)?, None),
+        (None, Some(token)) => match credential::holder(&account, token, args.config.as_deref())? {
+            Ok(found) => found,
+            Err(refused) => {
+                println!("DENY");
+                println!("credential refused: {refused}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+        (None, None) => return Err(InputError("give `--principal` or `--token`".to_owned())),
+    };
     let catalog = account.catalog();
     let permission = catalog
         .permission_id(&args.permission)
@@ -78,7 +101,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, InputError> {
                 })
                 .collect::<Result<_, _>>()?,
         ),
-        None => None,
+        None => token_subset,
     };
     let check = Check {
         scope,

@@ -1,5 +1,6 @@
 //! `scopegate serve`: the sidecar. With no options it runs the embedded demo (demo snapshot and
-//! default route table) on `127.0.0.1:9191`. `--config FILE` reads the configuration file
+//! default route table) on `127.0.0.1:9191`; `--http-listen` (or `listen.http`) adds the HTTP
+//! listener beside it. `--config FILE` reads the configuration file
 //! (formats.md "Server configuration"); command-line flags override its values.
 
 use std::path::PathBuf;
@@ -10,6 +11,8 @@ use clap::Args;
 
 use crate::cli::InputError;
 use crate::config::{Config, ControlPlane, parse_duration};
+use crate::http::HttpOptions;
+use crate::jwks::JwtSettings;
 use crate::serve::{SnapshotSource, State, StateOptions};
 use crate::snapshot::RemoteOptions;
 
@@ -23,6 +26,10 @@ pub struct ServeArgs {
     /// `listen.grpc`, else `127.0.0.1:9191`.
     #[arg(long)]
     pub listen: Option<String>,
+    /// The HTTP listen address (HTTP-mode authz for nginx/Traefik/Envoy HTTP, `/authz/api/acl`,
+    /// `/healthz`, `/readyz`); default: the configuration's `listen.http`, else none.
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<String>,
     /// A snapshot file or a folder of them (reloaded on change); default: the configuration's
     /// `snapshot` section, else the embedded demo.
     #[arg(long, conflicts_with = "control_plane")]
@@ -56,13 +63,21 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         );
     }
     let listen = args.listen.clone().unwrap_or_else(|| config.listen.grpc.clone());
+    let http_listen = args.http_listen.clone().or_else(|| config.listen.http.clone());
+    let http_options = HttpOptions {
+        path_prefix: config.listen.http_path_prefix.clone(),
+    };
     let routes = args.routes.clone().or_else(|| config.routes.clone());
     let source = snapshot_source(args, &config)?;
     let defaults = StateOptions::default();
+    let token_ttl = config.token_ttl().unwrap_or(defaults.token_ttl);
+    let jwt = JwtSettings::from_config(&config.jwt, config.cache.tokens, token_ttl)
+        .map_err(|e| InputError(e.to_string()))?;
     let options = StateOptions {
         catalog: config.catalog.clone(),
         token_cache_capacity: config.cache.tokens,
-        token_ttl: config.token_ttl().unwrap_or(defaults.token_ttl),
+        token_ttl,
+        jwt,
     };
     let remote = matches!(source, SnapshotSource::ControlPlane(_));
     let state =
@@ -77,7 +92,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         .build()
         .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
     runtime
-        .block_on(crate::serve::run(&listen, Arc::new(state)))
+        .block_on(crate::serve::run_with(
+            &listen,
+            http_listen.as_deref().map(|addr| (addr, http_options)),
+            Arc::new(state),
+        ))
         .map_err(|e| InputError(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,9 @@ pub enum ConfigError {
     /// `tls.min_version` is not `1.2` or `1.3`.
     #[error("`tls.min_version`: `{0}` is not `1.2` or `1.3`")]
     TlsVersion(String),
+    /// `listen.http_path_prefix` is not `/` followed by at least one character, without a final `/`.
+    #[error("`listen.http_path_prefix`: `{0}` must start with `/` and not end with `/` (like `/authz`)")]
+    PathPrefix(String),
     /// A cache size of 0.
     #[error("`{field}` must be at least 1")]
     Zero {
@@ -80,8 +83,8 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
-    /// A JWT issuer needs exactly one of `jwks_url` and `keys`.
-    #[error("`{field}`: set exactly one of `jwks_url` and `keys`")]
+    /// A JWT issuer needs exactly one key source.
+    #[error("`{field}`: set exactly one of `jwks_url`, `keys` and `discovery: true`")]
     JwtKeys {
         /// The issuer's field path.
         field: String,

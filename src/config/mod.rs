@@ -14,8 +14,19 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod error;
+mod jwt;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use jwt::{Issuer, Jwt, PrincipalClaim};
+
+/// The default port of the ext_authz gRPC listener (`listen.grpc`, on `127.0.0.1`).
+pub const DEFAULT_GRPC_PORT: u16 = 9191;
+
+/// The port of the HTTP listener (`listen.http`, off unless configured), by convention `127.0.0.1:9192`.
+pub const DEFAULT_HTTP_PORT: u16 = 9192;
+
+/// The port `scopegate control-plane` listens on by default.
+pub const DEFAULT_CONTROL_PLANE_PORT: u16 = 9300;
 
 /// The top-level keys of a configuration file, used to tell one apart from other files.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -45,7 +56,7 @@ pub struct Config {
     pub routes: Option<PathBuf>,
     /// A permission catalog file; default: none (`null`, the embedded catalog).
     pub catalog: Option<PathBuf>,
-    /// JWT issuers; default: none (API keys only). Not yet supported by the server.
+    /// JWT issuers; default: none (API keys only).
     pub jwt: Jwt,
     /// Cache sizes and lifetimes; default: `{tokens: 100000, token_ttl: 5m, accounts: 1000, account_idle: 1h}`.
     pub cache: Cache,
@@ -63,15 +74,20 @@ pub struct Config {
 pub struct Listen {
     /// Envoy ext_authz gRPC (and gRPC health); default: `127.0.0.1:9191`.
     pub grpc: String,
-    /// HTTP-mode authz and the HTTP endpoints; default: none. Not yet supported by the server.
+    /// HTTP-mode authz, `/authz/api/acl`, `/healthz`, `/readyz`; default: none (no HTTP listener).
     pub http: Option<String>,
+    /// A path prefix stripped from requests authorized by their own method and path (Envoy HTTP
+    /// mode, e.g. `/authz` when Envoy's `path_prefix` is `/authz`); not applied to the
+    /// `x-original-uri` / `x-forwarded-uri` of nginx and Traefik; default: none.
+    pub http_path_prefix: Option<String>,
 }
 
 impl Default for Listen {
     fn default() -> Self {
         Self {
-            grpc: "127.0.0.1:9191".to_owned(),
+            grpc: format!("127.0.0.1:{DEFAULT_GRPC_PORT}"),
             http: None,
+            http_path_prefix: None,
         }
     }
 }
@@ -142,68 +158,6 @@ impl Default for ControlPlane {
             key: None,
             accounts: Vec::new(),
             load_timeout: "150ms".to_owned(),
-        }
-    }
-}
-
-/// `jwt`: accepted JWT issuers.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Jwt {
-    /// The issuers; default: empty (JWTs are not accepted).
-    pub issuers: Vec<Issuer>,
-}
-
-/// One JWT issuer.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Issuer {
-    /// The `iss` claim; default: empty, which is invalid.
-    pub issuer: String,
-    /// Accepted `aud` values; default: empty (any audience).
-    pub audiences: Vec<String>,
-    /// Where the signing keys are published; default: none (then `keys` is required).
-    pub jwks_url: Option<String>,
-    /// Signing keys as PEM/JWK files; default: empty (then `jwks_url` is required).
-    pub keys: Vec<PathBuf>,
-    /// Accepted algorithms; default: `[RS256, ES256]`.
-    pub algorithms: Vec<String>,
-    /// Which claim names the principal and what it is; default: `{claim: sub, type: USER}`.
-    pub principal: PrincipalClaim,
-    /// The claim naming the account; default: `account`.
-    pub account_claim: String,
-}
-
-impl Default for Issuer {
-    fn default() -> Self {
-        Self {
-            issuer: String::new(),
-            audiences: Vec::new(),
-            jwks_url: None,
-            keys: Vec::new(),
-            algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
-            principal: PrincipalClaim::default(),
-            account_claim: "account".to_owned(),
-        }
-    }
-}
-
-/// `jwt.issuers[].principal`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PrincipalClaim {
-    /// The claim holding the principal's identifier; default: `sub`.
-    pub claim: String,
-    /// `USER` or `SERVICE_ACCOUNT`; default: `USER`.
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-impl Default for PrincipalClaim {
-    fn default() -> Self {
-        Self {
-            claim: "sub".to_owned(),
-            kind: "USER".to_owned(),
         }
     }
 }
@@ -305,15 +259,11 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     n.checked_mul(seconds_per).map(Duration::from_secs)
 }
 
-fn is_url(text: &str) -> bool {
+pub(crate) fn is_url(text: &str) -> bool {
     ["http://", "https://"]
         .iter()
         .any(|scheme| text.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
 }
-
-const ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
 
 impl Config {
     /// Reads and parses `path`: JSON when it ends in `.json`, YAML otherwise. Does not validate.
@@ -363,6 +313,11 @@ impl Config {
         addr("listen.grpc", &self.listen.grpc, &mut errors);
         if let Some(http) = &self.listen.http {
             addr("listen.http", http, &mut errors);
+        }
+        if let Some(prefix) = &self.listen.http_path_prefix
+            && (!prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/'))
+        {
+            errors.push(ConfigError::PathPrefix(prefix.clone()));
         }
         let empty = |field: &str, path: &Path, errors: &mut Vec<ConfigError>| {
             if path.as_os_str().is_empty() {
@@ -425,9 +380,7 @@ impl Config {
         if let Some(catalog) = &self.catalog {
             empty("catalog", catalog, &mut errors);
         }
-        for (i, issuer) in self.jwt.issuers.iter().enumerate() {
-            self.validate_issuer(i, issuer, &mut errors);
-        }
+        self.jwt.validate(&mut errors);
         for (field, size) in [
             ("cache.tokens", self.cache.tokens),
             ("cache.accounts", self.cache.accounts),
@@ -475,62 +428,6 @@ impl Config {
         }
     }
 
-    fn validate_issuer(&self, i: usize, issuer: &Issuer, errors: &mut Vec<ConfigError>) {
-        let at = format!("jwt.issuers[{i}]");
-        if issuer.issuer.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.issuer"),
-            });
-        }
-        if issuer.jwks_url.is_some() != issuer.keys.is_empty() {
-            errors.push(ConfigError::JwtKeys { field: at.clone() });
-        }
-        if let Some(url) = &issuer.jwks_url
-            && !is_url(url)
-        {
-            errors.push(ConfigError::Url {
-                field: format!("{at}.jwks_url"),
-                value: url.clone(),
-            });
-        }
-        for (k, key) in issuer.keys.iter().enumerate() {
-            if key.as_os_str().is_empty() {
-                errors.push(ConfigError::Empty {
-                    field: format!("{at}.keys[{k}]"),
-                });
-            }
-        }
-        if issuer.algorithms.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.algorithms"),
-            });
-        }
-        for alg in &issuer.algorithms {
-            if !ALGORITHMS.contains(&alg.as_str()) {
-                errors.push(ConfigError::Algorithm {
-                    field: format!("{at}.algorithms"),
-                    value: alg.clone(),
-                });
-            }
-        }
-        if issuer.principal.claim.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.principal.claim"),
-            });
-        }
-        if !matches!(issuer.principal.kind.as_str(), "USER" | "SERVICE_ACCOUNT") {
-            errors.push(ConfigError::PrincipalType {
-                field: format!("{at}.principal.type"),
-                value: issuer.principal.kind.clone(),
-            });
-        }
-        if issuer.account_claim.is_empty() {
-            errors.push(ConfigError::Empty {
-                field: format!("{at}.account_claim"),
-            });
-        }
-    }
-
     /// The sections this configuration sets that the server does not implement yet, by name
     /// (`serve` warns about each; none of them takes effect).
     pub fn unsupported(&self) -> Vec<&'static str> {
@@ -541,12 +438,10 @@ impl Config {
                 sections.push(name);
             }
         };
-        flag(self.listen.http.is_some(), "listen.http");
         flag(self.tls.is_some(), "tls");
         // Last-known-good copies and the account cache belong to the control-plane source.
         let files = self.snapshot.control_plane.is_none();
         flag(files && self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
-        flag(!self.jwt.issuers.is_empty(), "jwt");
         flag(
             files && self.cache.accounts != defaults.cache.accounts,
             "cache.accounts",
@@ -629,10 +524,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
             Some(Path::new("deploy/examples/snapshots/"))
         );
         assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
-        assert_eq!(
-            config.unsupported(),
-            ["listen.http", "tls", "snapshot.cache_dir", "jwt"]
-        );
+        assert_eq!(config.unsupported(), ["tls", "snapshot.cache_dir"]);
         let json =
             serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
         assert_eq!(Config::parse(&json, true).unwrap(), config);
@@ -670,7 +562,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
     #[test]
     fn every_validation_error_is_reported_at_once() {
         let text = r#"
-listen: {grpc: "localhost:nine", http: "9192"}
+listen: {grpc: "localhost:nine", http: "9192", http_path_prefix: "authz/"}
 tls: {cert: "", key: "", min_version: "1.1"}
 snapshot: {files: "", control_plane: {url: "cp:9300"}}
 routes: ""
@@ -685,6 +577,7 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
         let expected = [
             "`listen.grpc`: `localhost:nine` is not a socket address (`ip:port`)",
             "`listen.http`: `9192` is not a socket address (`ip:port`)",
+            "`listen.http_path_prefix`: `authz/` must start with `/` and not end with `/` (like `/authz`)",
             "`tls.cert` must not be empty",
             "`tls.key` must not be empty",
             "`tls.min_version`: `1.1` is not `1.2` or `1.3`",
@@ -693,7 +586,7 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
             "`snapshot.control_plane.url`: `cp:9300` is not an http(s) url",
             "`routes` must not be empty",
             "`jwt.issuers[0].issuer` must not be empty",
-            "`jwt.issuers[0]`: set exactly one of `jwks_url` and `keys`",
+            "`jwt.issuers[0]`: set exactly one of `jwks_url`, `keys` and `discovery: true`",
             "`jwt.issuers[0].algorithms`: `HS256` is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
             "`jwt.issuers[0].principal.type`: `ROBOT` is not `USER` or `SERVICE_ACCOUNT`",
             "`cache.tokens` must be at least 1",

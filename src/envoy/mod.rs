@@ -10,19 +10,14 @@ use envoy_types::ext_authz::v3::pb::{
     Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue,
     HeaderValueOption, HttpResponse, HttpStatus, OkHttpResponse,
 };
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
 
+use crate::serve::response::{denial_response, identity_headers};
 use crate::serve::{Denial, Outcome, Request, State, authorize};
 
-/// The identity headers set on allow.
-pub const PRINCIPAL_HEADER: &str = "x-scopegate-principal";
-/// The account header set on allow.
-pub const ACCOUNT_HEADER: &str = "x-scopegate-account";
-/// The decision-id header set on allow.
-pub const DECISION_ID_HEADER: &str = "x-scopegate-decision-id";
-/// The prefix of every header scopegate owns.
-pub const HEADER_PREFIX: &str = "x-scopegate-";
+pub use crate::serve::response::{ACCOUNT_HEADER, DECISION_ID_HEADER, HEADER_PREFIX, PRINCIPAL_HEADER};
 
 /// gRPC status codes used in `CheckResponse.status`.
 mod code {
@@ -52,57 +47,84 @@ impl Authorization for AuthzService {
         &self,
         request: tonic::Request<CheckRequest>,
     ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        let request = request.into_inner();
-        let decision_id = self.state.next_decision_id();
-        let mut outcome = decide(&self.state, &request);
-        // An account not loaded yet (control plane): load it, single-flight and bounded, then
-        // decide once more.
-        if let Outcome::Deny(Denial::SnapshotUnavailable { account }) = &outcome
-            && self.state.load_account(account).await
-        {
-            outcome = decide(&self.state, &request);
-        }
-        Ok(tonic::Response::new(respond(&outcome, &decision_id, &request)))
+        Ok(tonic::Response::new(
+            check_fetching(&self.state, &request.into_inner()).await,
+        ))
     }
 }
 
 static EMPTY_HEADERS: std::sync::LazyLock<HashMap<String, String>> = std::sync::LazyLock::new(HashMap::new);
 
-/// Answers one `CheckRequest` (the whole Check, without the transport) from the accounts loaded
-/// now: an account not loaded yet is 503 here (the service loads it and retries).
+/// Answers one `CheckRequest` (the whole Check, without the transport), never waiting on the network.
 pub fn check(state: &State, request: &CheckRequest) -> CheckResponse {
-    let decision_id = state.next_decision_id();
-    respond(&decide(state, request), &decision_id, request)
+    respond(state, request, &decide(state, request))
 }
 
-fn request_headers(request: &CheckRequest) -> &HashMap<String, String> {
+/// [`check`], but when the answer depends on something not yet fetched (a JWT's new signing key, an account not loaded yet),
+/// fetches it and decides once more.
+pub async fn check_fetching(state: &State, request: &CheckRequest) -> CheckResponse {
+    let mut outcome = decide(state, request);
+    if state.fetch_missing(&outcome).await {
+        outcome = decide(state, request);
+    }
+    respond(state, request, &outcome)
+}
+
+fn http_attributes(request: &CheckRequest) -> Option<&HttpRequest> {
     request
         .attributes
         .as_ref()
         .and_then(|a| a.request.as_ref())
         .and_then(|r| r.http.as_ref())
-        .map_or(&*EMPTY_HEADERS, |h| &h.headers)
 }
 
-/// Logs the decision and maps it to the wire.
-fn respond(outcome: &Outcome, decision_id: &str, request: &CheckRequest) -> CheckResponse {
-    tracing::debug!(
-        decision_id = %decision_id,
-        allowed = matches!(outcome, Outcome::Allow { .. }),
-        reason = outcome.reason(),
-        "decision"
-    );
-    to_response(outcome, decision_id, request_headers(request))
+/// Claims of Envoy's `jwt_authn` filter (`payload_in_metadata`) in the trusted namespace: the first
+/// struct there that carries an `iss`.
+fn verified_claims(
+    state: &State,
+    request: &CheckRequest,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let namespace = state.jwt()?.envoy_metadata()?;
+    let metadata = request.attributes.as_ref()?.metadata_context.as_ref()?;
+    let fields = &metadata.filter_metadata.get(namespace)?.fields;
+    fields.values().find_map(|value| match &value.kind {
+        Some(Kind::StructValue(payload)) if payload.fields.contains_key("iss") => {
+            Some(struct_to_json(payload))
+        }
+        _ => None,
+    })
 }
 
-/// Maps a `CheckRequest` to a [`Request`] and authorizes it.
+fn struct_to_json(value: &Struct) -> serde_json::Map<String, serde_json::Value> {
+    value
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), value_to_json(v)))
+        .collect()
+}
+
+fn value_to_json(value: &Value) -> serde_json::Value {
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, |n| {
+            // whole numbers (exp, nbf) stay integers
+            if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                serde_json::Value::from(n.as_f64().map_or(0, |f| f as i64))
+            } else {
+                serde_json::Value::Number(n)
+            }
+        }),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::StructValue(s)) => serde_json::Value::Object(struct_to_json(s)),
+        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(value_to_json).collect()),
+    }
+}
+
 fn decide(state: &State, request: &CheckRequest) -> Outcome {
-    let http = request
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref());
-    let headers = request_headers(request);
+    let http = http_attributes(request);
+    let headers = http.map_or(&*EMPTY_HEADERS, |h| &h.headers);
+    let claims = verified_claims(state, request);
     match http {
         None => Outcome::Deny(Denial::InvalidRequest {
             reason: "no_http_attributes",
@@ -122,10 +144,23 @@ fn decide(state: &State, request: &CheckRequest) -> Outcome {
                     path: &http.path,
                     headers: &lookup,
                     permission_override,
+                    verified_claims: claims.as_ref(),
                 },
             )
         }
     }
+}
+
+fn respond(state: &State, request: &CheckRequest, outcome: &Outcome) -> CheckResponse {
+    let decision_id = state.next_decision_id();
+    let headers = http_attributes(request).map_or(&*EMPTY_HEADERS, |h| &h.headers);
+    tracing::debug!(
+        decision_id = %decision_id,
+        allowed = matches!(outcome, Outcome::Allow { .. }),
+        reason = outcome.reason(),
+        "decision"
+    );
+    to_response(outcome, &decision_id, headers)
 }
 
 fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
@@ -162,26 +197,19 @@ pub fn to_response(
     match outcome {
         Outcome::Allow {
             principal,
-            account,
             permission,
             ..
         } => {
             let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd;
-            let mut headers = Vec::with_capacity(3);
-            let mut set: Vec<&str> = vec![DECISION_ID_HEADER];
-            if let Some(principal) = principal {
-                headers.push(header(PRINCIPAL_HEADER, principal, overwrite));
-                set.push(PRINCIPAL_HEADER);
-            }
-            if let Some(account) = account {
-                headers.push(header(ACCOUNT_HEADER, account, overwrite));
-                set.push(ACCOUNT_HEADER);
-            }
-            headers.push(header(DECISION_ID_HEADER, decision_id, overwrite));
+            let set = identity_headers(outcome, decision_id);
+            let headers = set
+                .iter()
+                .map(|(name, value)| header(name, value, overwrite))
+                .collect();
             let mut headers_to_remove: Vec<String> = incoming
                 .keys()
                 .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
-                .filter(|k| !set.iter().any(|s| k.eq_ignore_ascii_case(s)))
+                .filter(|k| !set.iter().any(|(s, _)| k.eq_ignore_ascii_case(s)))
                 .cloned()
                 .collect();
             headers_to_remove.sort();
@@ -208,90 +236,33 @@ pub fn to_response(
 }
 
 fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
-    let (grpc, http, body_code, message) = match denial {
-        Denial::MissingCredentials => (
-            code::UNAUTHENTICATED,
-            401,
-            "MISSING_CREDENTIALS",
-            "No credentials provided".to_owned(),
-        ),
-        Denial::InvalidCredentials { .. } => (
-            code::UNAUTHENTICATED,
-            401,
-            "INVALID_CREDENTIALS",
-            "Invalid credentials".to_owned(),
-        ),
-        Denial::AccessDenied { check, .. } => (
-            code::PERMISSION_DENIED,
-            403,
-            "NG_ACCESS_DENIED",
-            format!(
-                "Missing permission {} on {}{}",
-                check.permission,
-                check.resource_type.to_ascii_lowercase(),
-                check
-                    .resource_id
-                    .as_deref()
-                    .map(|id| format!(" with identifier {id}"))
-                    .unwrap_or_default()
-            ),
-        ),
-        Denial::NoRoute => (
-            code::PERMISSION_DENIED,
-            403,
-            "NO_ROUTE",
-            "No route matches the request".to_owned(),
-        ),
-        Denial::InvalidRequest { .. } => (
-            code::INVALID_ARGUMENT,
-            400,
-            "INVALID_REQUEST",
-            "Malformed request".to_owned(),
-        ),
-        Denial::SnapshotUnavailable { .. } => (
-            code::UNAVAILABLE,
-            503,
-            "SNAPSHOT_UNAVAILABLE",
-            "Access-control data for the account is not available".to_owned(),
-        ),
+    let rendered = denial_response(denial, decision_id);
+    let grpc = match denial {
+        Denial::MissingCredentials | Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => {
+            code::UNAUTHENTICATED
+        }
+        Denial::AccessDenied { .. } | Denial::NoRoute => code::PERMISSION_DENIED,
+        Denial::InvalidRequest { .. } => code::INVALID_ARGUMENT,
+        Denial::SnapshotUnavailable { .. } => code::UNAVAILABLE,
     };
-    let mut body = serde_json::json!({
-        "status": "ERROR",
-        "code": body_code,
-        "message": message,
-    });
-    if let Denial::AccessDenied { check, .. } = denial {
-        let mut scope = serde_json::Map::new();
-        scope.insert("accountIdentifier".into(), check.account.clone().into());
-        if let Some(org) = &check.org {
-            scope.insert("orgIdentifier".into(), org.clone().into());
-        }
-        if let Some(project) = &check.project {
-            scope.insert("projectIdentifier".into(), project.clone().into());
-        }
-        let mut failed = serde_json::json!({
-            "permission": check.permission,
-            "resourceScope": scope,
-            "resourceType": check.resource_type,
-        });
-        if let (Some(id), Some(obj)) = (&check.resource_id, failed.as_object_mut()) {
-            obj.insert("resourceIdentifier".into(), id.clone().into());
-        }
-        body["failedPermissionChecks"] = serde_json::json!([failed]);
-    }
-    body["decisionId"] = decision_id.into();
     let add = HeaderAppendAction::OverwriteIfExistsOrAdd;
     let mut headers = vec![header("content-type", "application/json", add)];
-    if http == 401 {
-        headers.push(header("www-authenticate", "ApiKey realm=\"scopegate\"", add));
+    if let Some(value) = rendered.www_authenticate() {
+        headers.push(header("www-authenticate", value, add));
     }
+    // for Envoy's access log only (never sent to the client): why, as a stable code
+    let mut fields = HashMap::new();
+    fields.insert("decision_id".to_owned(), string_value(decision_id));
+    fields.insert("reason".to_owned(), string_value(denial.reason()));
     CheckResponse {
         status: status(grpc),
-        dynamic_metadata: None,
+        dynamic_metadata: Some(Struct { fields }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
-            status: Some(HttpStatus { code: http }),
+            status: Some(HttpStatus {
+                code: i32::from(rendered.status),
+            }),
             headers,
-            body: body.to_string(),
+            body: rendered.body,
         })),
     }
 }

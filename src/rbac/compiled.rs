@@ -308,6 +308,26 @@ impl CompiledAccount {
         })
     }
 
+    /// A service account by its identifier when unique in the account, else by `org[/project]/id`.
+    pub fn service_account_by_name(&self, name: &str) -> Option<PrincipalId> {
+        match name.rsplit_once('/') {
+            Some((path, id)) => {
+                let mut parts = path.split('/');
+                let org = parts.next();
+                let project = parts.next();
+                if parts.next().is_some() {
+                    return None;
+                }
+                let scope = self.resolve_scope(org, project)?;
+                self.service_account_in(id, scope)
+            }
+            None => match self.service_accounts_named(name).as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether the principal is a disabled user.
     #[inline]
     pub fn is_disabled(&self, principal: PrincipalId) -> bool {

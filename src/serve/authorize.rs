@@ -6,15 +6,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
 use crate::authn::api_key::check_token;
+use crate::authn::jwt::{JwtIdentity, looks_like_jwt, principal_in};
 use crate::authn::{ParsedToken, TokenError, parse_token, verify_secret};
-use crate::rbac::compiled::SecretHash;
-use crate::rbac::{Check, Principal, decide};
+use crate::jwks::JwtFailure;
+use crate::rbac::compiled::{PrincipalId, SecretHash};
+use crate::rbac::ids::PermissionSet;
+use crate::rbac::{Check, CompiledAccount, Principal, decide};
 use crate::route::{RouteDecision, RouteRequest, Scope};
 use crate::serve::{State, VerifiedToken};
 
-/// The longest credential header value accepted; a longer one is a malformed credential.
-pub const MAX_CREDENTIAL_HEADER: usize = 4096;
+/// The longest credential header value accepted; a longer one is a malformed credential. JWTs have
+/// their own, configurable and smaller, limit (`jwt.max_token_bytes`).
+pub const MAX_CREDENTIAL_HEADER: usize = 16 * 1024;
 
 /// A request to authorize, borrowed from whatever carried it.
 #[derive(Clone, Copy)]
@@ -27,6 +35,9 @@ pub struct Request<'a> {
     pub headers: &'a dyn Fn(&str) -> Option<&'a str>,
     /// A permission replacing the route's (Envoy's `context_extensions.permission`).
     pub permission_override: Option<&'a str>,
+    /// JWT claims a trusted proxy already verified (Envoy `jwt_authn` metadata), used instead of
+    /// the request's credential when JWT issuers are configured.
+    pub verified_claims: Option<&'a Map<String, Value>>,
 }
 
 impl std::fmt::Debug for Request<'_> {
@@ -87,6 +98,14 @@ pub enum Denial {
         /// The account that was wanted.
         account: String,
     },
+    /// A JWT names a signing key its issuer has not published (401 `INVALID_CREDENTIALS`). The
+    /// front end may refetch the issuer's keys ([`State::fetch_missing`]) and ask once more.
+    UnknownSigningKey {
+        /// The issuer's index in the configuration.
+        issuer: usize,
+        /// The token's `kid`.
+        kid: Option<Box<str>>,
+    },
 }
 
 impl Denial {
@@ -99,6 +118,7 @@ impl Denial {
             | Self::InvalidRequest { reason } => reason,
             Self::NoRoute => "no_route",
             Self::SnapshotUnavailable { .. } => "snapshot_unavailable",
+            Self::UnknownSigningKey { .. } => "jwt_unknown_key",
         }
     }
 }
@@ -135,8 +155,8 @@ fn deny(denial: Denial) -> Outcome {
     Outcome::Deny(denial)
 }
 
-fn invalid_credentials(error: &TokenError) -> Outcome {
-    deny(Denial::InvalidCredentials { reason: error.code() })
+fn invalid_credentials(reason: &'static str) -> Outcome {
+    deny(Denial::InvalidCredentials { reason })
 }
 
 /// The credential string from `x-api-key`, or `authorization: Bearer <t>` / `ApiKey <t>`.
@@ -163,7 +183,8 @@ fn credential<'a>(headers: &dyn Fn(&str) -> Option<&'a str>) -> Option<Result<&'
     Some(Ok(raw))
 }
 
-fn now_unix() -> i64 {
+/// The current time in Unix seconds (0 before 1970, saturating).
+pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -174,19 +195,69 @@ pub fn authorize<'a>(state: &'a State, req: &Request<'a>) -> Outcome {
     authorize_at(state, req, now_unix())
 }
 
+/// A presented credential, parsed (API key) or verified (JWT) as far as possible before routing.
+enum Credential<'a> {
+    ApiKey { raw: &'a str, token: ParsedToken<'a> },
+    Jwt(Result<Arc<JwtIdentity>, JwtFailure>),
+}
+
+impl Credential<'_> {
+    /// The account the credential names, which routes without an account in the URL use.
+    fn account(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey { token, .. } => token.account,
+            Self::Jwt(Ok(identity)) => identity.account.as_deref(),
+            Self::Jwt(Err(_)) => None,
+        }
+    }
+}
+
+/// Reads the credential: trusted proxy-verified claims first, else the request's header.
+fn read_credential<'a>(
+    state: &State,
+    headers: &dyn Fn(&str) -> Option<&'a str>,
+    verified_claims: Option<&Map<String, Value>>,
+    now: i64,
+) -> Option<Result<Credential<'a>, Outcome>> {
+    if let (Some(claims), Some(jwt)) = (verified_claims, state.jwt()) {
+        let identity = jwt
+            .identify_claims(claims)
+            .map(Arc::new)
+            .map_err(JwtFailure::Invalid);
+        return Some(Ok(Credential::Jwt(identity)));
+    }
+    Some(match credential(headers)? {
+        Err(error) => Err(invalid_credentials(error.code())),
+        Ok(raw) if looks_like_jwt(raw) => match state.jwt() {
+            Some(jwt) => Ok(Credential::Jwt(jwt.identify(raw, now))),
+            None => Err(invalid_credentials("jwt_not_configured")),
+        },
+        Ok(raw) => parse_token(raw)
+            .map(|token| Credential::ApiKey { raw, token })
+            .map_err(|error| invalid_credentials(error.code())),
+    })
+}
+
+/// The header lookup with its lifetime shortened to a local borrow, so the route request can also
+/// borrow the locally held credential (the trait object's lifetime is otherwise invariant).
+fn reborrow<'s, 'a: 's>(
+    headers: &'s (dyn Fn(&str) -> Option<&'a str> + 's),
+) -> impl Fn(&str) -> Option<&'s str> + Copy + 's {
+    move |name| headers(name)
+}
+
 /// [`authorize`] at a given time (Unix seconds).
 pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcome {
-    let raw = credential(req.headers);
-    let parsed: Option<Result<(&str, ParsedToken<'_>), TokenError>> =
-        raw.map(|r| r.and_then(|raw| parse_token(raw).map(|p| (raw, p))));
-    let credential_account = match &parsed {
-        Some(Ok((_, token))) => token.account,
+    let credential = read_credential(state, req.headers, req.verified_claims, now);
+    let credential_account = match &credential {
+        Some(Ok(credential)) => credential.account(),
         _ => None,
     };
+    let headers = reborrow(req.headers);
     let route = match state.routes().resolve(&RouteRequest {
         method: req.method,
         path: req.path,
-        headers: req.headers,
+        headers: &headers,
         credential_account,
         permission_override: req.permission_override,
     }) {
@@ -212,12 +283,14 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         | RouteDecision::Permission { scope, .. }
         | RouteDecision::Unmatched { scope, .. } => scope,
     };
-    let (raw, token) = match parsed {
+    let credential = match &credential {
         None => return deny(Denial::MissingCredentials),
-        Some(Err(error)) => return invalid_credentials(&error),
-        Some(Ok(pair)) => pair,
+        Some(Err(outcome)) => return outcome.clone(),
+        // a refused JWT is answered before the account is looked for (it may be what names it)
+        Some(Ok(Credential::Jwt(Err(failure)))) => return jwt_refusal(failure).into_outcome(),
+        Some(Ok(credential)) => credential,
     };
-    let Some(account_id) = scope.account.as_deref().or(token.account) else {
+    let Some(account_id) = scope.account.as_deref().or(credential.account()) else {
         return deny(Denial::InvalidRequest { reason: "no_account" });
     };
     let Some(account) = state.account(account_id) else {
@@ -225,31 +298,14 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
             account: account_id.to_owned(),
         });
     };
-    let node = match check_token(&account, &token, now) {
-        Ok(node) => node,
-        Err(error) => return invalid_credentials(&error),
+    let (principal_id, token_permissions) = match authenticate(state, &account, credential, now) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_outcome(),
     };
-    let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
-    let cached = state
-        .token_cache()
-        .get(&digest)
-        .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
-    if !cached {
-        if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
-            return invalid_credentials(&TokenError::SecretMismatch);
-        }
-        state.token_cache().insert(
-            digest,
-            VerifiedToken {
-                account_version: account.version(),
-                token_id: token.id.into(),
-            },
-        );
-    }
-    let principal_label = account.principal_label(node.principal);
+    let principal_label = account.principal_label(principal_id);
     let principal = Principal {
-        id: node.principal,
-        token_permissions: node.permissions.as_ref(),
+        id: principal_id,
+        token_permissions,
     };
     let RouteDecision::Permission {
         permission,
@@ -312,6 +368,146 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
     } else {
         failed(decision.reason.code())
     }
+}
+
+/// A verified caller: the account whose snapshot vouched for it and the principal.
+#[derive(Debug, Clone)]
+pub struct Authenticated<'a> {
+    /// The caller's account.
+    pub account: Arc<CompiledAccount>,
+    /// The user or service account.
+    pub id: PrincipalId,
+    /// The API token's `<token-id>`, whose permission subset (if any) bounds the principal; `None`
+    /// for a JWT.
+    pub token_id: Option<&'a str>,
+}
+
+impl Authenticated<'_> {
+    /// The principal for [`decide`], with the token's permission subset.
+    pub fn principal(&self) -> Principal<'_> {
+        Principal {
+            id: self.id,
+            token_permissions: self
+                .token_id
+                .and_then(|id| self.account.token(id))
+                .and_then(|node| node.permissions.as_ref()),
+        }
+    }
+}
+
+/// Credential → principal for front ends that are not a routed request (the batch access check):
+/// the credential's own account, else `account_hint`, at `now`. JWT keys are not refetched here.
+#[allow(clippy::result_large_err)] // the Err is rendered at once; boxing would only add an allocation
+pub fn authenticate_caller<'a>(
+    state: &State,
+    headers: &dyn Fn(&str) -> Option<&'a str>,
+    account_hint: Option<&str>,
+    now: i64,
+) -> Result<Authenticated<'a>, Denial> {
+    let outcome_to_denial = |outcome: Outcome| match outcome {
+        Outcome::Deny(denial) => denial,
+        Outcome::Allow { .. } => Denial::MissingCredentials,
+    };
+    let credential = match read_credential(state, headers, None, now) {
+        None => return Err(Denial::MissingCredentials),
+        Some(Err(outcome)) => return Err(outcome_to_denial(outcome)),
+        Some(Ok(Credential::Jwt(Err(failure)))) => {
+            return Err(outcome_to_denial(jwt_refusal(&failure).into_outcome()));
+        }
+        Some(Ok(credential)) => credential,
+    };
+    let Some(account_id) = credential.account().or(account_hint) else {
+        return Err(Denial::InvalidRequest { reason: "no_account" });
+    };
+    let Some(account) = state.account(account_id) else {
+        return Err(Denial::SnapshotUnavailable {
+            account: account_id.to_owned(),
+        });
+    };
+    let id = match authenticate(state, &account, &credential, now) {
+        Ok((id, _)) => id,
+        Err(refused) => return Err(outcome_to_denial(refused.into_outcome())),
+    };
+    let token_id = match &credential {
+        Credential::ApiKey { token, .. } => Some(token.id),
+        Credential::Jwt(_) => None,
+    };
+    Ok(Authenticated {
+        account,
+        id,
+        token_id,
+    })
+}
+
+/// The principal a credential names in `account`, and the permission subset of its API key.
+fn authenticate<'acc>(
+    state: &State,
+    account: &'acc CompiledAccount,
+    credential: &Credential<'_>,
+    now: i64,
+) -> Result<(PrincipalId, Option<&'acc PermissionSet>), Refused> {
+    match credential {
+        Credential::ApiKey { raw, token } => api_key_principal(state, account, raw, token, now),
+        Credential::Jwt(Err(failure)) => Err(jwt_refusal(failure)),
+        Credential::Jwt(Ok(identity)) => principal_in(account, identity)
+            .map(|principal| (principal, None))
+            .map_err(|error| Refused::Invalid(error.code())),
+    }
+}
+
+/// A refused credential, small enough to pass around by value; becomes a 401 [`Denial`].
+enum Refused {
+    /// Refused with this reason code.
+    Invalid(&'static str),
+    /// A JWT names a signing key not published yet.
+    UnknownSigningKey { issuer: usize, kid: Option<Box<str>> },
+}
+
+impl Refused {
+    fn into_outcome(self) -> Outcome {
+        match self {
+            Self::Invalid(reason) => invalid_credentials(reason),
+            Self::UnknownSigningKey { issuer, kid } => deny(Denial::UnknownSigningKey { issuer, kid }),
+        }
+    }
+}
+
+fn jwt_refusal(failure: &JwtFailure) -> Refused {
+    match failure {
+        JwtFailure::NeedKeys { issuer, kid } => Refused::UnknownSigningKey {
+            issuer: *issuer,
+            kid: kid.clone(),
+        },
+        JwtFailure::Invalid(error) => Refused::Invalid(error.code()),
+    }
+}
+
+fn api_key_principal<'acc>(
+    state: &State,
+    account: &'acc CompiledAccount,
+    raw: &str,
+    token: &ParsedToken<'_>,
+    now: i64,
+) -> Result<(PrincipalId, Option<&'acc PermissionSet>), Refused> {
+    let node = check_token(account, token, now).map_err(|error| Refused::Invalid(error.code()))?;
+    let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
+    let cached = state
+        .token_cache()
+        .get(&digest)
+        .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
+    if !cached {
+        if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
+            return Err(Refused::Invalid(TokenError::SecretMismatch.code()));
+        }
+        state.token_cache().insert(
+            digest,
+            VerifiedToken {
+                account_version: account.version(),
+                token_id: token.id.into(),
+            },
+        );
+    }
+    Ok((node.principal, node.permissions.as_ref()))
 }
 
 fn failed_check(

@@ -1,6 +1,6 @@
 //! `scopegate serve`: the sidecar's shared state (published accounts, route table, verified-token
 //! cache, decision ids), snapshot loading and reloading, and the gRPC server (Envoy ext_authz +
-//! gRPC health) with graceful shutdown.
+//! gRPC health) with graceful shutdown, beside the HTTP listener of [`crate::http`] when configured.
 //!
 //! The request policy itself is the pure [`authorize()`](authorize::authorize); the Envoy wire
 //! mapping lives in [`crate::envoy`].
@@ -17,11 +17,14 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::envoy::AuthzService;
+use crate::http::HttpOptions;
+use crate::jwks::{JwksError, JwtAuthenticator, JwtSettings};
 use crate::rbac::{Catalog, CompiledAccount};
 use crate::route::{RouteTable, RouteTableErrors};
 use crate::snapshot::{AccountStats, ControlPlaneSource, SnapshotStats, SourceError};
 
 pub mod authorize;
+pub mod response;
 pub mod snapshots;
 
 pub use authorize::{Denial, FailedCheck, Outcome, Request, authorize};
@@ -67,6 +70,12 @@ pub enum ServeError {
     /// The control-plane source could not be set up.
     #[error(transparent)]
     ControlPlane(#[from] SourceError),
+    /// JWT issuers could not be set up (e.g. a static key file is unreadable).
+    #[error("jwt: {0}")]
+    Jwt(#[from] JwksError),
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Http(std::io::Error),
 }
 
 /// A verified token: the version of the account it was verified against and its id.
@@ -87,6 +96,7 @@ pub struct State {
     loader: Mutex<SnapshotLoader>,
     /// The control-plane source, when accounts come from one (then `accounts` stays empty).
     remote: Option<ControlPlaneSource>,
+    jwt: Option<Arc<JwtAuthenticator>>,
     id_prefix: u32,
     id_counter: AtomicU64,
 }
@@ -109,6 +119,8 @@ pub struct StateOptions {
     pub token_cache_capacity: u64,
     /// How long a verified token stays cached.
     pub token_ttl: Duration,
+    /// JWT issuers; `None` accepts API keys only.
+    pub jwt: Option<JwtSettings>,
 }
 
 impl Default for StateOptions {
@@ -117,6 +129,7 @@ impl Default for StateOptions {
             catalog: None,
             token_cache_capacity: TOKEN_CACHE_CAPACITY,
             token_ttl: TOKEN_TTL,
+            jwt: None,
         }
     }
 }
@@ -156,6 +169,10 @@ impl State {
             }
             _ => None,
         };
+        let jwt = match &options.jwt {
+            Some(settings) => Some(Arc::new(JwtAuthenticator::new(settings.clone())?)),
+            None => None,
+        };
         let mut loader = SnapshotLoader::new(snapshots, catalog);
         let accounts = loader.poll().unwrap_or_default();
         Ok(Self {
@@ -167,6 +184,7 @@ impl State {
                 .build(),
             loader: Mutex::new(loader),
             remote,
+            jwt,
             id_prefix: rand::random(),
             id_counter: AtomicU64::new(0),
         })
@@ -235,6 +253,24 @@ impl State {
         &self.tokens
     }
 
+    /// JWT authentication, when issuers are configured.
+    pub fn jwt(&self) -> Option<&JwtAuthenticator> {
+        self.jwt.as_deref()
+    }
+
+    /// Fetches what a denial says is missing (an issuer's signing keys, an account not loaded yet), so that asking again may
+    /// answer differently; returns whether it is worth asking again. The hot path never waits on
+    /// the network: only the rare request that names something unknown does, here.
+    pub async fn fetch_missing(&self, outcome: &Outcome) -> bool {
+        match (outcome, &self.jwt) {
+            (Outcome::Deny(Denial::UnknownSigningKey { issuer, kid }), Some(jwt)) => {
+                jwt.refetch(*issuer, kid.as_deref()).await
+            }
+            (Outcome::Deny(Denial::SnapshotUnavailable { account }), _) => self.load_account(account).await,
+            _ => false,
+        }
+    }
+
     /// Whether the server can decide (routes are loaded by construction): with files, at least one
     /// account snapshot is loaded; with a control plane, every preloaded account is.
     pub fn is_ready(&self) -> bool {
@@ -294,6 +330,10 @@ pub async fn run_on(
     let (reporter, health) = tonic_health::server::health_reporter();
     state.start();
     set_health(&reporter, state.is_ready()).await;
+    let key_refreshers = match &state.jwt {
+        Some(jwt) => jwt.start().await,
+        None => Vec::new(),
+    };
     let watcher = {
         let state = Arc::clone(&state);
         let files = state.watches_files();
@@ -321,21 +361,85 @@ pub async fn run_on(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     watcher.abort();
+    for task in key_refreshers {
+        task.abort();
+    }
     Ok(result?)
 }
 
-/// Binds `addr` and serves until SIGINT or SIGTERM.
-pub async fn run(addr: &str, state: Arc<State>) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(addr)
+/// Serves gRPC on `grpc` and, when given, the HTTP listener ([`crate::http`]) beside it, over the
+/// same state, until `shutdown` completes; then both drain. If either server fails, both stop.
+pub async fn run_all(
+    grpc: tokio::net::TcpListener,
+    http: Option<(tokio::net::TcpListener, HttpOptions)>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let grpc = async {
+        let result = run_on(grpc, Arc::clone(&state), signal(stopped.clone())).await;
+        stop.send_replace(true);
+        result
+    };
+    let http = async {
+        let Some((listener, options)) = http else {
+            return Ok(());
+        };
+        let result = crate::http::serve_on(listener, Arc::clone(&state), options, signal(stopped.clone()))
+            .await
+            .map_err(ServeError::Http);
+        stop.send_replace(true);
+        result
+    };
+    let outer = async {
+        tokio::select! {
+            () = shutdown => { stop.send_replace(true); },
+            () = signal(stopped.clone()) => {},
+        }
+    };
+    let ((), grpc, http) = tokio::join!(outer, grpc, http);
+    grpc.and(http)
+}
+
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {
             addr: addr.to_owned(),
             source,
-        })?;
-    if let Ok(local) = listener.local_addr() {
+        })
+}
+
+/// Binds `addr` and serves until SIGINT or SIGTERM.
+pub async fn run(addr: &str, state: Arc<State>) -> Result<(), ServeError> {
+    run_with(addr, None, state).await
+}
+
+/// Binds the gRPC address and, when given, the HTTP address, and serves both until SIGINT or
+/// SIGTERM.
+pub async fn run_with(
+    grpc_addr: &str,
+    http: Option<(&str, HttpOptions)>,
+    state: Arc<State>,
+) -> Result<(), ServeError> {
+    let grpc = bind(grpc_addr).await?;
+    if let Ok(local) = grpc.local_addr() {
         tracing::info!(%local, "scopegate ext_authz listening");
     }
-    run_on(listener, state, shutdown_signal()).await
+    let http = match http {
+        Some((addr, options)) => {
+            let listener = bind(addr).await?;
+            if let Ok(local) = listener.local_addr() {
+                tracing::info!(%local, "scopegate http listening");
+            }
+            Some((listener, options))
+        }
+        None => None,
+    };
+    run_all(grpc, http, state, shutdown_signal()).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

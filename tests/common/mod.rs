@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod jwt;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,229 @@
+//! The HTTP listener (wire.md "HTTP mode" and "Batch access check"): every path other than its own
+//! endpoints is a request to authorize, for Envoy's HTTP ext_authz service, nginx `auth_request` and
+//! Traefik `ForwardAuth`; `/authz/api/acl` answers batch access checks ([`acl`]); `/healthz` and
+//! `/readyz` report liveness and readiness. No policy lives here: requests go to the pure
+//! [`authorize()`](crate::serve::authorize()) and outcomes are rendered by [`crate::serve::response`].
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State as Shared};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::serve::response::{denial_response, identity_headers};
+use crate::serve::{Outcome, Request, State, authorize};
+
+pub mod acl;
+
+/// nginx `auth_request`: the original method.
+pub const ORIGINAL_METHOD: &str = "x-original-method";
+/// nginx `auth_request`: the original request target.
+pub const ORIGINAL_URI: &str = "x-original-uri";
+/// Traefik `ForwardAuth`: the original method.
+pub const FORWARDED_METHOD: &str = "x-forwarded-method";
+/// Traefik `ForwardAuth`: the original request target.
+pub const FORWARDED_URI: &str = "x-forwarded-uri";
+/// The largest `/authz/api/acl` body accepted (10,000 checks fit with room to spare); larger is 413.
+pub const ACL_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Settings of the HTTP listener.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Stripped from the request's own path before authorizing it (`/authz`); not applied to
+    /// `x-original-uri` / `x-forwarded-uri`.
+    pub path_prefix: Option<String>,
+}
+
+struct App {
+    state: Arc<State>,
+    options: HttpOptions,
+}
+
+/// The HTTP listener's routes over shared state.
+pub fn router(state: Arc<State>, options: HttpOptions) -> Router {
+    let app = Arc::new(App { state, options });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(
+            "/authz/api/acl",
+            post(acl_handler).layer(DefaultBodyLimit::max(ACL_BODY_LIMIT)),
+        )
+        .fallback(authz)
+        .with_state(app)
+}
+
+/// Serves the HTTP listener on `listener` (HTTP/1.1 and h2c) until `shutdown` completes, then
+/// drains in-flight requests.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state, options))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz() -> StatusCode {
+    StatusCode::OK
+}
+
+async fn readyz(Shared(app): Shared<Arc<App>>) -> StatusCode {
+    if app.state.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+async fn acl_handler(Shared(app): Shared<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    acl::handle(&app.state, &headers, &body)
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The method and target to authorize: nginx's headers, Traefik's, else the request's own target
+/// with the configured prefix stripped.
+fn target<'a>(
+    headers: &'a HeaderMap,
+    method: &'a Method,
+    uri: &'a Uri,
+    prefix: Option<&str>,
+) -> (&'a str, Cow<'a, str>) {
+    for (m, u) in [(ORIGINAL_METHOD, ORIGINAL_URI), (FORWARDED_METHOD, FORWARDED_URI)] {
+        if let (Some(m), Some(u)) = (header_str(headers, m), header_str(headers, u)) {
+            return (m, Cow::Borrowed(u));
+        }
+    }
+    let own = uri.path_and_query().map_or("/", |p| p.as_str());
+    let stripped = prefix
+        .and_then(|p| own.strip_prefix(p))
+        .filter(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'));
+    let path = match stripped {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => Cow::Owned(format!("/{rest}")),
+        Some(rest) => Cow::Borrowed(rest),
+        None => Cow::Borrowed(own),
+    };
+    (method.as_str(), path)
+}
+
+async fn authz(Shared(app): Shared<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let (method, path) = target(&headers, &method, &uri, app.options.path_prefix.as_deref());
+    let decide = || {
+        let lookup = |name: &str| header_str(&headers, name);
+        authorize(
+            &app.state,
+            &Request {
+                method,
+                path: &path,
+                headers: &lookup,
+                permission_override: None,
+                verified_claims: None,
+            },
+        )
+    };
+    let mut outcome = decide();
+    if app.state.fetch_missing(&outcome).await {
+        outcome = decide();
+    }
+    let decision_id = app.state.next_decision_id();
+    tracing::debug!(
+        decision_id = %decision_id,
+        allowed = matches!(outcome, Outcome::Allow { .. }),
+        reason = outcome.reason(),
+        "decision"
+    );
+    render(&outcome, &decision_id)
+}
+
+/// An outcome as an HTTP response: 200 with the identity headers, or the denial's status, JSON
+/// body and `www-authenticate`.
+pub fn render(outcome: &Outcome, decision_id: &str) -> Response {
+    match outcome {
+        Outcome::Allow { .. } => {
+            let mut response = StatusCode::OK.into_response();
+            for (name, value) in identity_headers(outcome, decision_id) {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    response
+                        .headers_mut()
+                        .insert(HeaderName::from_static(name), value);
+                }
+            }
+            response
+        }
+        Outcome::Deny(denial) => {
+            let rendered = denial_response(denial, decision_id);
+            json_response(rendered.status, rendered.www_authenticate(), rendered.body)
+        }
+    }
+}
+
+/// A JSON response with a status and an optional `www-authenticate`.
+pub(crate) fn json_response(status: u16, www_authenticate: Option<&'static str>, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(value) = www_authenticate {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn target_of(
+        headers: &[(&'static str, &'static str)],
+        uri: &str,
+        prefix: Option<&str>,
+    ) -> (String, String) {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        let uri: Uri = uri.parse().unwrap();
+        let (m, p) = target(&map, &Method::GET, &uri, prefix);
+        (m.to_owned(), p.into_owned())
+    }
+
+    #[test]
+    fn nginx_headers_win_over_traefik_and_the_request() {
+        let both = [
+            (ORIGINAL_METHOD, "POST"),
+            (ORIGINAL_URI, "/a?x=1"),
+            (FORWARDED_METHOD, "PUT"),
+            (FORWARDED_URI, "/b"),
+        ];
+        assert_eq!(target_of(&both, "/c", None), ("POST".into(), "/a?x=1".into()));
+        let traefik = [(FORWARDED_METHOD, "PUT"), (FORWARDED_URI, "/b")];
+        assert_eq!(target_of(&traefik, "/c", None), ("PUT".into(), "/b".into()));
+        let half = [(ORIGINAL_METHOD, "POST")];
+        assert_eq!(target_of(&half, "/c", None), ("GET".into(), "/c".into()));
+    }
+
+    #[test]
+    fn the_prefix_is_stripped_only_at_a_segment_boundary() {
+        let p = Some("/authz");
+        assert_eq!(target_of(&[], "/authz/ng/api/x?a=1", p).1, "/ng/api/x?a=1");
+        assert_eq!(target_of(&[], "/authz", p).1, "/");
+        assert_eq!(target_of(&[], "/authz?a=1", p).1, "/?a=1");
+        assert_eq!(target_of(&[], "/authzz/x", p).1, "/authzz/x");
+        assert_eq!(target_of(&[], "/other", p).1, "/other");
+        assert_eq!(
+            target_of(&[(ORIGINAL_METHOD, "GET"), (ORIGINAL_URI, "/authz/x")], "/", p).1,
+            "/authz/x"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! The wire-neutral rendering of an [`Outcome`]: the identity headers of an allow and the status,
+//! Harness-shaped JSON body and `www-authenticate` of a denial (wire.md's ext_authz table). The gRPC
+//! front end ([`crate::envoy`]) and the HTTP front end ([`crate::http`]) both render through here, so
+//! the two can never disagree.
+
+use crate::serve::{Denial, Outcome};
+
+/// The identity header set on allow.
+pub const PRINCIPAL_HEADER: &str = "x-scopegate-principal";
+/// The account header set on allow.
+pub const ACCOUNT_HEADER: &str = "x-scopegate-account";
+/// The decision-id header set on allow.
+pub const DECISION_ID_HEADER: &str = "x-scopegate-decision-id";
+/// The prefix of every header scopegate owns.
+pub const HEADER_PREFIX: &str = "x-scopegate-";
+/// The `www-authenticate` value sent with every 401.
+pub const WWW_AUTHENTICATE: &str = "ApiKey realm=\"scopegate\"";
+
+/// The headers an allow sets, in order: principal and account when known, then the decision id.
+/// Empty for a denial.
+pub fn identity_headers<'a>(outcome: &'a Outcome, decision_id: &'a str) -> Vec<(&'static str, &'a str)> {
+    let Outcome::Allow {
+        principal, account, ..
+    } = outcome
+    else {
+        return Vec::new();
+    };
+    let mut headers = Vec::with_capacity(3);
+    if let Some(principal) = principal {
+        headers.push((PRINCIPAL_HEADER, principal.as_str()));
+    }
+    if let Some(account) = account {
+        headers.push((ACCOUNT_HEADER, account.as_str()));
+    }
+    headers.push((DECISION_ID_HEADER, decision_id));
+    headers
+}
+
+/// A rendered denial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenialResponse {
+    /// The HTTP status (401, 403, 400 or 503).
+    pub status: u16,
+    /// The JSON body (`content-type: application/json`).
+    pub body: String,
+}
+
+impl DenialResponse {
+    /// The `www-authenticate` value to send, for a 401.
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        (self.status == 401).then_some(WWW_AUTHENTICATE)
+    }
+}
+
+/// Renders a denial: status and Harness-shaped body (never a secret or an internal message).
+pub fn denial_response(denial: &Denial, decision_id: &str) -> DenialResponse {
+    let (status, body_code, message) = match denial {
+        Denial::MissingCredentials => (401, "MISSING_CREDENTIALS", "No credentials provided".to_owned()),
+        Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => {
+            (401, "INVALID_CREDENTIALS", "Invalid credentials".to_owned())
+        }
+        Denial::AccessDenied { check, .. } => (
+            403,
+            "NG_ACCESS_DENIED",
+            format!(
+                "Missing permission {} on {}{}",
+                check.permission,
+                check.resource_type.to_ascii_lowercase(),
+                check
+                    .resource_id
+                    .as_deref()
+                    .map(|id| format!(" with identifier {id}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Denial::NoRoute => (403, "NO_ROUTE", "No route matches the request".to_owned()),
+        Denial::InvalidRequest { .. } => (400, "INVALID_REQUEST", "Malformed request".to_owned()),
+        Denial::SnapshotUnavailable { .. } => (
+            503,
+            "SNAPSHOT_UNAVAILABLE",
+            "Access-control data for the account is not available".to_owned(),
+        ),
+    };
+    let mut body = error_body(body_code, &message);
+    if let Denial::AccessDenied { check, .. } = denial {
+        let mut scope = serde_json::Map::new();
+        scope.insert("accountIdentifier".into(), check.account.clone().into());
+        if let Some(org) = &check.org {
+            scope.insert("orgIdentifier".into(), org.clone().into());
+        }
+        if let Some(project) = &check.project {
+            scope.insert("projectIdentifier".into(), project.clone().into());
+        }
+        let mut failed = serde_json::json!({
+            "permission": check.permission,
+            "resourceScope": scope,
+            "resourceType": check.resource_type,
+        });
+        if let (Some(id), Some(obj)) = (&check.resource_id, failed.as_object_mut()) {
+            obj.insert("resourceIdentifier".into(), id.clone().into());
+        }
+        body["failedPermissionChecks"] = serde_json::json!([failed]);
+    }
+    body["decisionId"] = decision_id.into();
+    DenialResponse {
+        status,
+        body: body.to_string(),
+    }
+}
+
+/// `{"status":"ERROR","code":…,"message":…}`: the Harness error shape, for front ends that report
+/// their own errors (a malformed batch request) in the same form as denials.
+pub fn error_body(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "status": "ERROR",
+        "code": code,
+        "message": message,
+    })
+}

@@ -1,0 +1,450 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! The HTTP listener: HTTP-mode authz (nginx and Traefik headers, the request's own target with a
+//! prefix stripped), health endpoints, `POST /authz/api/acl`, and both listeners side by side.
+
+#[path = "common/http.rs"]
+mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HttpServer, Reply, send};
+use scopegate::http::HttpOptions;
+use scopegate::serve::{SnapshotSource, State, run_all};
+use serde_json::json;
+
+const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
+const CI: &str = "sat.acme.citok01.CiBotDemoSecret01";
+const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
+const EXECUTE: &str = "/v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute";
+
+async fn demo(options: HttpOptions) -> HttpServer {
+    HttpServer::start(Arc::new(State::demo().unwrap()), options).await
+}
+
+fn nginx<'a>(method: &'a str, uri: &'a str, token: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut headers = vec![
+        ("x-original-method", method),
+        ("x-original-uri", uri),
+        ("harness-account", "acme"),
+    ];
+    if let Some(token) = token {
+        headers.push(("x-api-key", token));
+    }
+    headers
+}
+
+fn expect_denial(reply: &Reply, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(
+        reply.header("www-authenticate").is_some(),
+        status == 401,
+        "www-authenticate on {status}"
+    );
+    assert!(reply.header("x-scopegate-principal").is_none());
+    let body = reply.json();
+    assert_eq!(body["status"], "ERROR");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["decisionId"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        !reply.body.contains("Secret0"),
+        "body leaks a secret: {}",
+        reply.body
+    );
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_headers_allow_and_deny_per_wire_table() {
+    let server = demo(HttpOptions::default()).await;
+    let at = server.addr;
+
+    let mut headers = nginx("POST", EXECUTE, Some(ALICE));
+    headers.push(("x-scopegate-principal", "USER:mallory"));
+    let reply = send(at, "GET", "/auth", &headers, None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("x-scopegate-principal"), Some("USER:alice"));
+    assert_eq!(reply.header("x-scopegate-account"), Some("acme"));
+    assert!(
+        reply
+            .header("x-scopegate-decision-id")
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert!(reply.body.is_empty());
+
+    // The subrequest's own method and path do not matter; the original ones do.
+    let reply = send(
+        at,
+        "GET",
+        "/healthz-but-not-quite",
+        &nginx("POST", EXECUTE, Some(CI_RO)),
+        None,
+    )
+    .await;
+    let body = expect_denial(&reply, 403, "NG_ACCESS_DENIED");
+    let failed = &body["failedPermissionChecks"][0];
+    assert_eq!(failed["permission"], "core_pipeline_execute");
+    assert_eq!(failed["resourceType"], "PIPELINE");
+    assert_eq!(failed["resourceIdentifier"], "deploy_prod");
+    assert_eq!(failed["resourceScope"]["projectIdentifier"], "payments");
+
+    let reply = send(at, "GET", "/", &nginx("POST", EXECUTE, None), None).await;
+    expect_denial(&reply, 401, "MISSING_CREDENTIALS");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("ApiKey realm=\"scopegate\"")
+    );
+    let wrong = "pat.acme.alicetok01.WrongSecret99";
+    let reply = send(at, "GET", "/", &nginx("POST", EXECUTE, Some(wrong)), None).await;
+    expect_denial(&reply, 401, "INVALID_CREDENTIALS");
+
+    let reply = send(at, "GET", "/", &nginx("GET", "/no/such/route", Some(ALICE)), None).await;
+    expect_denial(&reply, 403, "NO_ROUTE");
+    let dots = "/v1/orgs/eng/projects/payments/pipelines/%2e%2e/execute";
+    let reply = send(at, "GET", "/", &nginx("POST", dots, Some(ALICE)), None).await;
+    expect_denial(&reply, 400, "INVALID_REQUEST");
+    let globex = [
+        ("x-original-method", "POST"),
+        ("x-original-uri", EXECUTE),
+        ("harness-account", "globex"),
+        ("x-api-key", "pat.globex.tok01.Secret01"),
+    ];
+    let reply = send(at, "GET", "/", &globex, None).await;
+    expect_denial(&reply, 503, "SNAPSHOT_UNAVAILABLE");
+
+    // Authorization: Bearer, and a query string in the original URI.
+    let bearer = format!("Bearer {ALICE}");
+    let uri = format!("{EXECUTE}?branch=main");
+    let headers = [
+        ("x-original-method", "POST"),
+        ("x-original-uri", uri.as_str()),
+        ("harness-account", "acme"),
+        ("authorization", bearer.as_str()),
+    ];
+    assert_eq!(send(at, "GET", "/", &headers, None).await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traefik_headers_and_the_request_itself_with_a_prefix() {
+    let server = demo(HttpOptions::default()).await;
+    let traefik = [
+        ("x-forwarded-method", "POST"),
+        ("x-forwarded-uri", EXECUTE),
+        ("harness-account", "acme"),
+        ("x-api-key", ALICE),
+    ];
+    let reply = send(server.addr, "GET", "/", &traefik, None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("x-scopegate-principal"), Some("USER:alice"));
+    let traefik_ro = [
+        ("x-forwarded-method", "POST"),
+        ("x-forwarded-uri", EXECUTE),
+        ("harness-account", "acme"),
+        ("x-api-key", CI_RO),
+    ];
+    let reply = send(server.addr, "GET", "/", &traefik_ro, None).await;
+    expect_denial(&reply, 403, "NG_ACCESS_DENIED");
+
+    // Envoy HTTP mode: the request's own method and target.
+    let own = [("harness-account", "acme"), ("x-api-key", ALICE)];
+    let reply = send(server.addr, "POST", EXECUTE, &own, None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // Without a configured prefix, a prefixed path is just another (unrouted) path.
+    let prefixed = format!("/authz{EXECUTE}");
+    let reply = send(server.addr, "POST", &prefixed, &own, None).await;
+    expect_denial(&reply, 403, "NO_ROUTE");
+    server.stop().await;
+
+    let server = demo(HttpOptions {
+        path_prefix: Some("/authz".to_owned()),
+    })
+    .await;
+    let reply = send(server.addr, "POST", &prefixed, &own, None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let own_ro = [("harness-account", "acme"), ("x-api-key", CI_RO)];
+    let reply = send(server.addr, "POST", &prefixed, &own_ro, None).await;
+    expect_denial(&reply, 403, "NG_ACCESS_DENIED");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness() {
+    let server = demo(HttpOptions::default()).await;
+    assert_eq!(send(server.addr, "GET", "/healthz", &[], None).await.status, 200);
+    assert_eq!(send(server.addr, "GET", "/readyz", &[], None).await.status, 200);
+    server.stop().await;
+
+    let empty = tempfile::tempdir().unwrap();
+    let state = State::load(SnapshotSource::Path(empty.path().to_owned()), None).unwrap();
+    assert!(!state.is_ready());
+    let server = HttpServer::start(Arc::new(state), HttpOptions::default()).await;
+    assert_eq!(send(server.addr, "GET", "/healthz", &[], None).await.status, 200);
+    assert_eq!(send(server.addr, "GET", "/readyz", &[], None).await.status, 503);
+    server.stop().await;
+}
+
+fn entry(
+    org: Option<&str>,
+    project: Option<&str>,
+    kind: &str,
+    id: Option<&str>,
+    perm: &str,
+) -> serde_json::Value {
+    let mut scope = json!({"accountIdentifier": "acme"});
+    if let Some(org) = org {
+        scope["orgIdentifier"] = org.into();
+    }
+    if let Some(project) = project {
+        scope["projectIdentifier"] = project.into();
+    }
+    let mut entry = json!({"resourceScope": scope, "resourceType": kind, "permission": perm});
+    if let Some(id) = id {
+        entry["resourceIdentifier"] = id.into();
+    }
+    entry
+}
+
+async fn acl(server: &HttpServer, token: Option<&str>, body: String) -> Reply {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(token) = token {
+        headers.push(("x-api-key", token));
+    }
+    send(server.addr, "POST", "/authz/api/acl", &headers, Some(body)).await
+}
+
+fn permitted(reply: &Reply) -> Vec<bool> {
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let body = reply.json();
+    assert_eq!(body["status"], "SUCCESS");
+    body["data"]["accessControlList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["permitted"].as_bool().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_answers_a_mixed_batch_in_order() {
+    let server = demo(HttpOptions::default()).await;
+    let eng_pay = (Some("eng"), Some("payments"));
+    let mut other_account = entry(
+        eng_pay.0,
+        eng_pay.1,
+        "PIPELINE",
+        Some("deploy_prod"),
+        "core_pipeline_view",
+    );
+    other_account["resourceScope"]["accountIdentifier"] = "globex".into();
+    let permissions = json!([
+        entry(
+            eng_pay.0,
+            eng_pay.1,
+            "PIPELINE",
+            Some("deploy_prod"),
+            "core_pipeline_execute"
+        ),
+        entry(
+            Some("ops"),
+            Some("sre"),
+            "PIPELINE",
+            Some("p1"),
+            "core_pipeline_execute"
+        ),
+        entry(eng_pay.0, eng_pay.1, "PIPELINE", None, "core_pipeline_view"),
+        entry(
+            eng_pay.0,
+            eng_pay.1,
+            "PIPELINE",
+            Some("x"),
+            "core_no_such_permission"
+        ),
+        entry(
+            eng_pay.0,
+            eng_pay.1,
+            "NO_SUCH_TYPE",
+            Some("x"),
+            "core_pipeline_view"
+        ),
+        entry(
+            Some("eng"),
+            Some("no_such_project"),
+            "PIPELINE",
+            Some("x"),
+            "core_pipeline_view"
+        ),
+        other_account,
+    ]);
+    let reply = acl(
+        &server,
+        Some(ALICE),
+        json!({"permissions": permissions}).to_string(),
+    )
+    .await;
+    assert_eq!(permitted(&reply), [true, false, true, false, false, false, false]);
+    let body = reply.json();
+    assert_eq!(
+        body["data"]["principal"],
+        json!({"principalIdentifier": "alice", "principalType": "USER"})
+    );
+    let first = &body["data"]["accessControlList"][0];
+    assert_eq!(first["permission"], "core_pipeline_execute");
+    assert_eq!(first["resourceType"], "PIPELINE");
+    assert_eq!(first["resourceIdentifier"], "deploy_prod");
+    assert_eq!(first["resourceScope"]["projectIdentifier"], "payments");
+    assert_eq!(
+        body["data"]["accessControlList"][2]["resourceIdentifier"],
+        json!(null)
+    );
+
+    // The token's permission subset bounds what the caller is told about itself.
+    let ro = json!({"permissions": [
+        entry(eng_pay.0, eng_pay.1, "PIPELINE", Some("deploy_prod"), "core_pipeline_execute"),
+        entry(eng_pay.0, eng_pay.1, "PIPELINE", Some("deploy_prod"), "core_pipeline_view"),
+    ]});
+    assert_eq!(
+        permitted(&acl(&server, Some(CI_RO), ro.to_string()).await),
+        [false, true]
+    );
+    assert_eq!(
+        permitted(&acl(&server, Some(CI), ro.to_string()).await),
+        [true, true]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_about_another_principal_needs_its_view_permission() {
+    let server = demo(HttpOptions::default()).await;
+    let checks = json!([
+        entry(
+            Some("eng"),
+            Some("payments"),
+            "PIPELINE",
+            Some("deploy_prod"),
+            "core_pipeline_execute"
+        ),
+        entry(
+            Some("eng"),
+            Some("payments"),
+            "PIPELINE",
+            Some("other"),
+            "core_pipeline_execute"
+        ),
+    ]);
+    let about_bob = json!({
+        "principal": {"principalIdentifier": "bob", "principalType": "USER"},
+        "permissions": checks,
+    });
+    // alice administers eng, so she may view users there: bob may run deploy_prod only.
+    let reply = acl(&server, Some(ALICE), about_bob.to_string()).await;
+    assert_eq!(permitted(&reply), [true, false]);
+    assert_eq!(reply.json()["data"]["principal"]["principalIdentifier"], "bob");
+
+    // ci_bot has no core_user_view.
+    let reply = acl(&server, Some(CI), about_bob.to_string()).await;
+    let body = expect_denial(&reply, 403, "NG_ACCESS_DENIED");
+    assert_eq!(body["failedPermissionChecks"][0]["permission"], "core_user_view");
+    assert_eq!(body["failedPermissionChecks"][0]["resourceIdentifier"], "bob");
+
+    // core_serviceaccount_view is account-level; alice administers only eng.
+    let about_ci = json!({
+        "principal": {"principalIdentifier": "ci_bot", "principalType": "SERVICE_ACCOUNT"},
+        "permissions": checks,
+    });
+    let reply = acl(&server, Some(ALICE), about_ci.to_string()).await;
+    let body = expect_denial(&reply, 403, "NG_ACCESS_DENIED");
+    assert_eq!(
+        body["failedPermissionChecks"][0]["permission"],
+        "core_serviceaccount_view"
+    );
+
+    // Naming oneself needs nothing more.
+    let about_self = json!({
+        "principal": {"principalIdentifier": "ci_bot", "principalType": "SERVICE_ACCOUNT"},
+        "permissions": checks,
+    });
+    assert_eq!(
+        permitted(&acl(&server, Some(CI), about_self.to_string()).await),
+        [true, true]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_refuses_bad_requests() {
+    let server = demo(HttpOptions::default()).await;
+    let one = entry(Some("eng"), None, "PIPELINE", None, "core_pipeline_view");
+
+    let many = json!({"permissions": vec![one.clone(); 10_001]});
+    let reply = acl(&server, Some(ALICE), many.to_string()).await;
+    let body = reply.json();
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert_eq!(body["code"], "INVALID_REQUEST");
+    assert!(body["message"].as_str().unwrap().contains("10001"), "{body}");
+    let most = json!({"permissions": vec![one.clone(); 10_000]});
+    assert_eq!(
+        permitted(&acl(&server, Some(ALICE), most.to_string()).await).len(),
+        10_000
+    );
+
+    for bad in ["{", "[]", r#"{"permissions": [{"permission": 3}]}"#, ""] {
+        let reply = acl(&server, Some(ALICE), bad.to_owned()).await;
+        assert_eq!(reply.status, 400, "{bad}: {reply:?}");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let body = reply.json();
+        assert_eq!(body["code"], "INVALID_REQUEST");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("malformed access-check request"),
+            "{body}"
+        );
+    }
+    let unknown_type = json!({
+        "principal": {"principalIdentifier": "x", "principalType": "ROBOT"},
+        "permissions": [one],
+    });
+    assert_eq!(
+        acl(&server, Some(ALICE), unknown_type.to_string()).await.status,
+        400
+    );
+
+    let ok = json!({"permissions": [one]}).to_string();
+    expect_denial(&acl(&server, None, ok.clone()).await, 401, "MISSING_CREDENTIALS");
+    let wrong = "pat.acme.alicetok01.WrongSecret99";
+    expect_denial(&acl(&server, Some(wrong), ok).await, 401, "INVALID_CREDENTIALS");
+
+    let huge = "x".repeat(scopegate::http::ACL_BODY_LIMIT + 1);
+    assert_eq!(acl(&server, Some(ALICE), huge).await.status, 413);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_listeners_share_state_and_stop_together() {
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = Arc::new(State::demo().unwrap());
+    let task = tokio::spawn(run_all(
+        grpc,
+        Some((http, HttpOptions::default())),
+        state,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    assert_eq!(send(http_addr, "GET", "/readyz", &[], None).await.status, 200);
+    assert!(tokio::net::TcpStream::connect(grpc_addr).await.is_ok());
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(tokio::net::TcpStream::connect(http_addr).await.is_err());
+}
