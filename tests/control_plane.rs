@@ -4,6 +4,8 @@
 //! answering Envoy Checks from what it streams.
 
 mod common;
+#[path = "common/http.rs"]
+mod http;
 
 use std::time::Duration;
 
@@ -458,4 +460,39 @@ fn control_plane_bad_input_exits_2_with_one_line() {
         "http://127.0.0.1:1",
     ]);
     assert_eq!(both.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_front_ends_load_an_account_on_first_use_too() {
+    let dir = TempDir::new("cp-http");
+    write_atomic(&dir.join("acme.yaml"), &demo("acme", 1, false));
+    let cp = Process::control_plane(&dir.0, "127.0.0.1:0", &[]);
+    // one sidecar per front end, so each first request meets an account not loaded yet
+    let http = http::HttpServer::start(sidecar(remote(&cp.url())), Default::default()).await;
+    let reply = http::send(
+        http.addr,
+        "POST",
+        EXECUTE,
+        &[("harness-account", "acme"), ("x-api-key", common::ALICE)],
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    http.stop().await;
+
+    let http = http::HttpServer::start(sidecar(remote(&cp.url())), Default::default()).await;
+    let body = serde_json::json!({"permissions": [{
+        "resourceScope": {"accountIdentifier": "acme", "orgIdentifier": "eng", "projectIdentifier": "payments"},
+        "resourceType": "PIPELINE", "resourceIdentifier": "deploy_prod", "permission": "core_pipeline_execute"}]});
+    let reply = http::send(
+        http.addr,
+        "POST",
+        "/authz/api/acl",
+        &[("x-api-key", common::ALICE), ("content-type", "application/json")],
+        Some(body.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["data"]["accessControlList"][0]["permitted"], true);
+    http.stop().await;
 }

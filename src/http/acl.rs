@@ -90,28 +90,59 @@ pub struct AccessControl {
     pub permitted: bool,
 }
 
-/// Answers one call: parses, authenticates, checks the right to ask, decides each entry.
-pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
+/// Answers one call, first loading the caller's account when a control plane serves it and it is not
+/// loaded yet (single-flight and bounded, like the Check path).
+pub async fn handle_loading(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
+    match handle(state, headers, body, true) {
+        Answer::Done(response) => response,
+        Answer::LoadAccount(account) => {
+            state.load_account(&account).await;
+            match handle(state, headers, body, false) {
+                Answer::Done(response) => response,
+                Answer::LoadAccount(_) => invalid("unreachable: account load deferred twice"),
+            }
+        }
+    }
+}
+
+/// What [`handle`] answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// The response.
+    Done(Response),
+    /// The caller's account is not loaded: load it and ask again.
+    LoadAccount(String),
+}
+
+/// Answers one call: parses, authenticates, checks the right to ask, decides each entry. With
+/// `may_defer`, an account that is not loaded is answered [`Answer::LoadAccount`] instead of 503.
+pub fn handle(state: &State, headers: &HeaderMap, body: &[u8], may_defer: bool) -> Answer {
+    Answer::Done(match respond(state, headers, body) {
+        Err(Denial::SnapshotUnavailable { account }) if may_defer => return Answer::LoadAccount(account),
+        Err(denial) => denied(&denial, &state.next_decision_id()),
+        Ok(response) => response,
+    })
+}
+
+#[allow(clippy::result_large_err)] // the denial is rendered at once by the caller
+fn respond(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Response, Denial> {
     let decision_id = state.next_decision_id();
     let request: AclRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
-        Err(error) => return invalid(&format!("malformed access-check request: {error}")),
+        Err(error) => return Ok(invalid(&format!("malformed access-check request: {error}"))),
     };
     if request.permissions.len() > MAX_CHECKS {
-        return invalid(&format!(
+        return Ok(invalid(&format!(
             "too many permission checks: {} (at most {MAX_CHECKS})",
             request.permissions.len()
-        ));
+        )));
     }
     let lookup = |name: &str| header_str(headers, name);
     let account_hint = request
         .permissions
         .first()
         .map(|c| c.resource_scope.account_identifier.as_str());
-    let caller = match authenticate_caller(state, &lookup, account_hint, now_unix()) {
-        Ok(caller) => caller,
-        Err(denial) => return denied(&denial, &decision_id),
-    };
+    let caller = authenticate_caller(state, &lookup, account_hint, now_unix())?;
     let account = &*caller.account;
     let caller_ref = principal_ref(account, caller.id);
     let subject = match &request.principal {
@@ -120,7 +151,7 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
         Some(p) => match p.principal_type.as_str() {
             "USER" => Subject::User(account.user(&p.principal_identifier)),
             "SERVICE_ACCOUNT" => Subject::ServiceAccount(&p.principal_identifier),
-            other => return invalid(&format!("unknown principal type `{other}`")),
+            other => return Ok(invalid(&format!("unknown principal type `{other}`"))),
         },
     };
     let scopes: Vec<Option<ScopeId>> = request
@@ -132,7 +163,7 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
         && !matches!(subject, Subject::Caller)
         && let Err(denial) = may_ask_about(account, caller.principal(), p, &subject, &scopes)
     {
-        return denied(&denial, &decision_id);
+        return Ok(denied(&denial, &decision_id));
     }
     let list: Vec<AccessControl> = request
         .permissions
@@ -166,7 +197,7 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
             "accessControlList": list,
         },
     });
-    json_response(200, None, body.to_string())
+    Ok(json_response(200, None, body.to_string()))
 }
 
 /// Whose permissions are asked about.

@@ -83,7 +83,7 @@ async fn readyz(Shared(app): Shared<Arc<App>>) -> StatusCode {
 }
 
 async fn acl_handler(Shared(app): Shared<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    acl::handle(&app.state, &headers, &body)
+    acl::handle_loading(&app.state, &headers, &body).await
 }
 
 /// A header's value as text, if present and visible ASCII.
