@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use crate::audit::AuditLog;
 use crate::cli::InputError;
 use crate::config::Config;
 use crate::http::HttpOptions;
@@ -37,14 +38,10 @@ pub struct ServeArgs {
     pub routes: Option<PathBuf>,
 }
 
-/// Runs the server until SIGINT or SIGTERM.
+/// Runs the server until SIGINT or SIGTERM. Shutdown order: stop accepting, drain in-flight checks
+/// (both listeners), then close the audit log (every queued record written and flushed), then
+/// flush traces; only then does the process exit.
 pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
     let config = match &args.config {
         Some(path) => {
             let config = Config::load(path).map_err(|e| InputError(e.to_string()))?;
@@ -54,6 +51,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
             config
         }
         None => Config::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
+    // the OTLP exporter (tonic) is built inside the runtime it exports from
+    let telemetry = {
+        let _entered = runtime.enter();
+        crate::telemetry::init(&config.telemetry).map_err(|e| InputError(e.to_string()))?
     };
     for section in config.unsupported() {
         tracing::warn!(
@@ -85,22 +91,34 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         token_ttl,
         jwt,
     };
-    let state =
-        State::load_with(source, routes.as_deref(), &options).map_err(|e| InputError(e.to_string()))?;
+    let audit = AuditLog::from_config(&config.audit)
+        .map_err(|e| InputError(format!("cannot open the audit log `{}`: {e}", config.audit.sink)))?;
+    let state = State::load_with(source, routes.as_deref(), &options)
+        .map_err(|e| InputError(e.to_string()))?
+        .with_audit(audit)
+        .with_dry_run(config.mode == "dry_run");
     if !state.is_ready() {
         tracing::warn!("no account snapshot loaded yet: health reports NOT_SERVING");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
-    runtime
-        .block_on(crate::serve::run_with(
-            &listen,
-            http_listen.as_deref().map(|addr| (addr, http_options)),
-            Arc::new(state),
-        ))
-        .map_err(|e| InputError(e.to_string()))?;
+    if state.dry_run() {
+        tracing::warn!("mode: dry_run: every request is allowed; decisions are only logged and audited");
+    }
+    let state = Arc::new(state);
+    let served = runtime.block_on(crate::serve::run_with(
+        &listen,
+        http_listen.as_deref().map(|addr| (addr, http_options)),
+        Arc::clone(&state),
+    ));
+    // both listeners have drained: no check can still be deciding, so the audit log is complete
+    state.audit().close();
+    tracing::info!(
+        written = state.audit().written(),
+        dropped = state.audit().dropped(),
+        "audit log closed"
+    );
+    telemetry.shutdown();
+    drop(runtime);
+    served.map_err(|e| InputError(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
 }
 

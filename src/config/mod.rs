@@ -2,8 +2,8 @@
 //! documented default for every field, [`Config::load`] (YAML, or JSON by extension) and
 //! [`Config::validate`], which reports every error at once.
 //!
-//! Some sections are parsed and validated but not yet implemented by the server (TLS, JWT, the
-//! control plane, audit, telemetry, the HTTP listener, dry-run mode, the account cache);
+//! Some sections are parsed and validated but not yet implemented by the server (TLS, the
+//! control plane, the account cache);
 //! [`Config::unsupported`] names the ones a configuration sets so `serve` can warn about them.
 
 use std::net::SocketAddr;
@@ -59,7 +59,7 @@ pub struct Config {
     pub jwt: Jwt,
     /// Cache sizes and lifetimes; default: `{tokens: 100000, token_ttl: 5m, accounts: 1000, account_idle: 1h}`.
     pub cache: Cache,
-    /// The audit log; default: `{sink: stdout}`. Not yet supported by the server.
+    /// The audit log; default: `{sink: stdout, max_bytes: 104857600, keep: 5, queue: 65536}`.
     pub audit: Audit,
     /// `enforce` or `dry_run` (decide, log, always allow); default: `enforce`.
     pub mode: String,
@@ -165,18 +165,37 @@ impl Default for Cache {
     }
 }
 
+/// The default `audit.max_bytes`: a file sink is rotated past 100 MiB.
+pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 100 * 1024 * 1024;
+/// The default `audit.keep`: rotated files kept (`FILE.1` … `FILE.5`).
+pub const DEFAULT_AUDIT_KEEP: u32 = 5;
+/// The default `audit.queue`: records waiting for the writer at most; more are dropped and counted.
+pub const DEFAULT_AUDIT_QUEUE: usize = 65_536;
+
 /// `audit`: where decision records go.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Audit {
     /// `stdout`, `off` or `file:PATH`; default: `stdout`.
     pub sink: String,
+    /// A `file:` sink is rotated when writing a record would take it past this size (bytes); default:
+    /// `104857600` (100 MiB); at least 1.
+    pub max_bytes: u64,
+    /// Rotated files kept beside a `file:` sink (`PATH.1` newest … `PATH.keep` oldest); default: `5`;
+    /// at least 1.
+    pub keep: u32,
+    /// Records queued for the writer at most; a record that finds the queue full is dropped and
+    /// counted (`scopegate_audit_dropped_total`), never waited for; default: `65536`; at least 1.
+    pub queue: usize,
 }
 
 impl Default for Audit {
     fn default() -> Self {
         Self {
             sink: "stdout".to_owned(),
+            max_bytes: DEFAULT_AUDIT_MAX_BYTES,
+            keep: DEFAULT_AUDIT_KEEP,
+            queue: DEFAULT_AUDIT_QUEUE,
         }
     }
 }
@@ -373,6 +392,17 @@ impl Config {
             sink if sink.strip_prefix("file:").is_some_and(|p| !p.is_empty()) => {}
             sink => errors.push(ConfigError::AuditSink(sink.to_owned())),
         }
+        for (field, zero) in [
+            ("audit.max_bytes", self.audit.max_bytes == 0),
+            ("audit.keep", self.audit.keep == 0),
+            ("audit.queue", self.audit.queue == 0),
+        ] {
+            if zero {
+                errors.push(ConfigError::Zero {
+                    field: field.to_owned(),
+                });
+            }
+        }
         if !matches!(self.mode.as_str(), "enforce" | "dry_run") {
             errors.push(ConfigError::Mode(self.mode.clone()));
         }
@@ -412,9 +442,6 @@ impl Config {
             self.cache.account_idle != defaults.cache.account_idle,
             "cache.account_idle",
         );
-        flag(self.audit != defaults.audit, "audit");
-        flag(self.mode == "dry_run", "mode: dry_run");
-        flag(self.telemetry != defaults.telemetry, "telemetry");
         sections
     }
 }
@@ -463,6 +490,8 @@ telemetry: {log_format: json, otlp_endpoint: null}
         assert_eq!(config.cache.accounts, 1000);
         assert_eq!(config.cache.account_idle, "1h");
         assert_eq!(config.audit.sink, "stdout");
+        assert_eq!(config.audit.max_bytes, 100 * 1024 * 1024);
+        assert_eq!((config.audit.keep, config.audit.queue), (5, 65_536));
         assert_eq!(config.mode, "enforce");
         assert_eq!(config.telemetry.log_format, "json");
         assert_eq!(Tls::default().min_version, "1.3");
@@ -530,7 +559,7 @@ snapshot: {files: "", control_plane: {url: "cp:9300"}}
 routes: ""
 jwt: {issuers: [{issuer: "", algorithms: [HS256], principal: {type: ROBOT}}]}
 cache: {tokens: 0, token_ttl: 5 minutes, accounts: 0, account_idle: "1x"}
-audit: {sink: "file:"}
+audit: {sink: "file:", max_bytes: 0, keep: 0, queue: 0}
 mode: enforcing
 telemetry: {log_format: xml, otlp_endpoint: collector}
 "#;
@@ -556,6 +585,9 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
             "`cache.token_ttl`: `5 minutes` is not a duration like `30s`, `5m` or `1h`",
             "`cache.account_idle`: `1x` is not a duration like `30s`, `5m` or `1h`",
             "`audit.sink`: `file:` is not `stdout`, `off` or `file:PATH`",
+            "`audit.max_bytes` must be at least 1",
+            "`audit.keep` must be at least 1",
+            "`audit.queue` must be at least 1",
             "`mode`: `enforcing` is not `enforce` or `dry_run`",
             "`telemetry.log_format`: `xml` is not `json` or `text`",
             "`telemetry.otlp_endpoint`: `collector` is not an http(s) url",
@@ -591,9 +623,6 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
         let text = "mode: dry_run\naudit: {sink: off}\ncatalog: cat.yaml\ncache: {tokens: 5}\nsnapshot: {control_plane: {url: https://cp:9300}}\n";
         let config = Config::parse(text, false).unwrap();
         assert_eq!(config.validate(), Ok(()));
-        assert_eq!(
-            config.unsupported(),
-            ["snapshot.control_plane", "audit", "mode: dry_run"]
-        );
+        assert_eq!(config.unsupported(), ["snapshot.control_plane"]);
     }
 }

@@ -4,6 +4,10 @@
 //! scope asked about) or `core_serviceaccount_view` (service accounts, at account level, the only
 //! level the catalog grants it at). Each entry is decided by [`decide`]; an entry naming an unknown
 //! permission, resource type, scope or another account is `permitted: false`, not an error.
+//!
+//! Each call is one decision for metrics and the audit log (front end `acl`): `allow` with reason
+//! `access_check` and the number of checks asked when answered, else the refusal's reason. Entries
+//! are not audited one by one, and dry-run mode does not change answers (they enforce nothing).
 
 use std::collections::HashSet;
 
@@ -14,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::{header_str, json_response};
 use crate::rbac::{Check, CompiledAccount, Principal, PrincipalId, ScopeId, decide};
 use crate::serve::authorize::authenticate_caller;
+use crate::serve::observe::{Observed, finish};
 use crate::serve::response::{denial_response, error_body};
-use crate::serve::{Denial, FailedCheck, State};
+use crate::serve::{Denial, Detail, FailedCheck, Outcome, State};
 
 /// The most checks one call may ask.
 pub const MAX_CHECKS: usize = 10_000;
@@ -90,37 +95,83 @@ pub struct AccessControl {
     pub permitted: bool,
 }
 
-/// Answers one call: parses, authenticates, checks the right to ask, decides each entry.
+/// The reason code of an answered call.
+pub const ANSWERED: &str = "access_check";
+
+/// Answers one call: parses, authenticates, checks the right to ask, decides each entry; counts
+/// and audits the call as one decision.
 pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
+    let started = std::time::Instant::now();
     let decision_id = state.next_decision_id();
+    let lookup = |name: &str| header_str(headers, name);
+    let span = crate::telemetry::check_span("acl", &lookup);
+    let mut detail = Detail::default();
+    let (response, outcome) = span.in_scope(|| answer(state, headers, body, &decision_id, &mut detail));
+    let observed = Observed {
+        frontend: "acl",
+        method: "POST",
+        target: "/authz/api/acl",
+        request_id: lookup("x-request-id"),
+        started,
+    };
+    let detail = state.audit().is_on().then_some(detail);
+    span.in_scope(|| finish(state, &observed, &outcome, detail, &decision_id, &span));
+    response
+}
+
+fn malformed() -> Outcome {
+    Outcome::Deny(Denial::InvalidRequest {
+        reason: "malformed_access_check",
+    })
+}
+
+fn answer(
+    state: &State,
+    headers: &HeaderMap,
+    body: &[u8],
+    decision_id: &str,
+    detail: &mut Detail,
+) -> (Response, Outcome) {
     let request: AclRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
-        Err(error) => return invalid(&format!("malformed access-check request: {error}")),
+        Err(error) => {
+            return (
+                invalid(&format!("malformed access-check request: {error}")),
+                malformed(),
+            );
+        }
     };
+    detail.checks = Some(request.permissions.len());
     if request.permissions.len() > MAX_CHECKS {
-        return invalid(&format!(
+        let message = format!(
             "too many permission checks: {} (at most {MAX_CHECKS})",
             request.permissions.len()
-        ));
+        );
+        return (invalid(&message), malformed());
     }
     let lookup = |name: &str| header_str(headers, name);
     let account_hint = request
         .permissions
         .first()
         .map(|c| c.resource_scope.account_identifier.as_str());
+    if let Some(token) = lookup_token_id(&lookup) {
+        detail.token_id = Some(token);
+    }
     let caller = match authenticate_caller(state, &lookup, account_hint, now_unix()) {
         Ok(caller) => caller,
-        Err(denial) => return denied(&denial, &decision_id),
+        Err(denial) => return refused(denial, decision_id),
     };
     let account = &*caller.account;
     let caller_ref = principal_ref(account, caller.id);
+    detail.account = Some(account.account().to_owned());
+    detail.principal = Some(account.principal_label(caller.id));
     let subject = match &request.principal {
         None => Subject::Caller,
         Some(p) if *p == caller_ref => Subject::Caller,
         Some(p) => match p.principal_type.as_str() {
             "USER" => Subject::User(account.user(&p.principal_identifier)),
             "SERVICE_ACCOUNT" => Subject::ServiceAccount(&p.principal_identifier),
-            other => return invalid(&format!("unknown principal type `{other}`")),
+            other => return (invalid(&format!("unknown principal type `{other}`")), malformed()),
         },
     };
     let scopes: Vec<Option<ScopeId>> = request
@@ -132,7 +183,7 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
         && !matches!(subject, Subject::Caller)
         && let Err(denial) = may_ask_about(account, caller.principal(), p, &subject, &scopes)
     {
-        return denied(&denial, &decision_id);
+        return refused(denial, decision_id);
     }
     let list: Vec<AccessControl> = request
         .permissions
@@ -166,7 +217,29 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
             "accessControlList": list,
         },
     });
-    json_response(200, None, body.to_string())
+    let outcome = Outcome::Allow {
+        principal: detail.principal.clone(),
+        account: detail.account.clone(),
+        permission: None,
+        reason: ANSWERED,
+    };
+    (json_response(200, None, body.to_string()), outcome)
+}
+
+fn refused(denial: Denial, decision_id: &str) -> (Response, Outcome) {
+    (denied(&denial, decision_id), Outcome::Deny(denial))
+}
+
+/// The API key's `<token-id>`, when the caller presents one (for the audit log; never the secret).
+fn lookup_token_id<'a>(lookup: &dyn Fn(&str) -> Option<&'a str>) -> Option<String> {
+    let raw = lookup("x-api-key").or_else(|| {
+        lookup("authorization")
+            .and_then(|v| v.trim().split_once(' '))
+            .map(|(_, token)| token)
+    })?;
+    crate::authn::parse_token(raw.trim())
+        .ok()
+        .map(|t| t.id.to_owned())
 }
 
 /// Whose permissions are asked about.

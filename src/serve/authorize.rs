@@ -18,7 +18,7 @@ use crate::rbac::compiled::{PrincipalId, SecretHash};
 use crate::rbac::ids::PermissionSet;
 use crate::rbac::{Check, CompiledAccount, Principal, decide};
 use crate::route::{RouteDecision, RouteRequest, Scope};
-use crate::serve::{State, VerifiedToken};
+use crate::serve::{Detail, State, VerifiedToken};
 
 /// The longest credential header value accepted; a longer one is a malformed credential. JWTs have
 /// their own, configurable and smaller, limit (`jwt.max_token_bytes`).
@@ -244,7 +244,21 @@ fn reborrow<'s, 'a: 's>(
 
 /// [`authorize`] at a given time (Unix seconds).
 pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcome {
+    authorize_detailed(state, req, now, None)
+}
+
+/// [`authorize_at`], also filling `detail` (when given) with what the decision looked at, for the
+/// audit log.
+pub fn authorize_detailed<'a>(
+    state: &'a State,
+    req: &Request<'a>,
+    now: i64,
+    mut detail: Option<&mut Detail>,
+) -> Outcome {
     let credential = read_credential(state, req.headers, req.verified_claims, now);
+    if let (Some(detail), Some(Ok(credential))) = (detail.as_deref_mut(), &credential) {
+        describe_credential(state, credential, detail);
+    }
     let credential_account = match &credential {
         Some(Ok(credential)) => credential.account(),
         _ => None,
@@ -262,6 +276,9 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
             return deny(Denial::InvalidRequest { reason: error.code() });
         }
     };
+    if let Some(detail) = detail.as_deref_mut() {
+        describe_route(&route, detail);
+    }
     let scope = match &route {
         RouteDecision::Public { .. } => {
             return Outcome::Allow {
@@ -289,6 +306,9 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
     let Some(account_id) = scope.account.as_deref().or(credential.account()) else {
         return deny(Denial::InvalidRequest { reason: "no_account" });
     };
+    if let Some(detail) = detail.as_deref_mut() {
+        detail.account = Some(account_id.to_owned());
+    }
     let Some(account) = state.account(account_id) else {
         return deny(Denial::SnapshotUnavailable);
     };
@@ -297,6 +317,9 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         Err(refused) => return refused.into_outcome(),
     };
     let principal_label = account.principal_label(principal_id);
+    if let Some(detail) = detail.as_deref_mut() {
+        detail.principal = Some(principal_label.clone());
+    }
     let principal = Principal {
         id: principal_id,
         token_permissions,
@@ -330,6 +353,11 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
             reason: "unknown_resource_type",
         });
     };
+    if let Some(detail) = detail
+        && detail.resource_type.is_none()
+    {
+        detail.resource_type = Some(catalog.resource_type_name(type_id).to_owned());
+    }
     let failed = |reason: &'static str| {
         deny(Denial::AccessDenied {
             check: failed_check(
@@ -361,6 +389,49 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         }
     } else {
         failed(decision.reason.code())
+    }
+}
+
+/// Names the credential in `detail`: an API key by its id, a verified JWT by issuer and principal.
+fn describe_credential(state: &State, credential: &Credential<'_>, detail: &mut Detail) {
+    match credential {
+        Credential::ApiKey { token, .. } => detail.token_id = Some(token.id.to_owned()),
+        Credential::Jwt(Ok(identity)) => {
+            detail.issuer = state
+                .jwt()
+                .and_then(|jwt| jwt.policies().get(identity.issuer))
+                .map(|policy| policy.issuer.clone());
+            let kind = match identity.kind {
+                PrincipalKind::User => "USER",
+                PrincipalKind::ServiceAccount => "SERVICE_ACCOUNT",
+            };
+            detail.principal = Some(format!("{kind}:{}", identity.principal));
+        }
+        Credential::Jwt(Err(_)) => {}
+    }
+}
+
+/// Copies the route's scope, permission and resource into `detail`.
+fn describe_route(route: &RouteDecision<'_>, detail: &mut Detail) {
+    let scope = match route {
+        RouteDecision::Public { .. } => return,
+        RouteDecision::Authenticated { scope, .. }
+        | RouteDecision::Permission { scope, .. }
+        | RouteDecision::Unmatched { scope, .. } => scope,
+    };
+    detail.account = scope.account.as_deref().map(str::to_owned);
+    detail.org = scope.org.as_deref().map(str::to_owned);
+    detail.project = scope.project.as_deref().map(str::to_owned);
+    if let RouteDecision::Permission {
+        permission,
+        resource_type,
+        resource_id,
+        ..
+    } = route
+    {
+        detail.permission = Some((*permission).to_owned());
+        detail.resource_type = resource_type.map(str::to_owned);
+        detail.resource_id = resource_id.as_deref().map(str::to_owned);
     }
 }
 
@@ -487,6 +558,7 @@ fn api_key_principal<'acc>(
         .token_cache()
         .get(&digest)
         .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
+    state.metrics().token_cache_lookup("api_key", cached);
     if !cached {
         if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
             return Err(Refused::Invalid(TokenError::SecretMismatch.code()));
