@@ -88,7 +88,12 @@ pub fn init(telemetry: &config::Telemetry) -> Result<TelemetryGuard, TelemetryEr
             .json()
             .with_writer(std::io::stderr)
     });
-    let text_layer = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let text_layer = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+    });
     let otel_layer = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("scopegate")));
