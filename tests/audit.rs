@@ -89,11 +89,15 @@ impl Process {
         let deadline = Instant::now() + Duration::from_secs(60);
         while grpc.is_none() || http.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("the server never logged its listeners");
+            let line = rx
+                .recv_timeout(left)
+                .expect("the server never logged its listeners");
             let Ok(log) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
-            let local = log["fields"]["local"].as_str().map(|a| a.parse::<SocketAddr>().unwrap());
+            let local = log["fields"]["local"]
+                .as_str()
+                .map(|a| a.parse::<SocketAddr>().unwrap());
             match log["fields"]["message"].as_str() {
                 Some("scopegate ext_authz listening") => grpc = local,
                 Some("scopegate http listening") => http = local,
@@ -140,7 +144,15 @@ fn read_lines(path: &Path) -> Vec<Value> {
 }
 
 fn credential(i: usize) -> Option<&'static str> {
-    [Some(ALICE), Some(CI_RO), Some(WRONG), None, Some(CI), Some(OLD), Some(CAROL)][i % 7]
+    [
+        Some(ALICE),
+        Some(CI_RO),
+        Some(WRONG),
+        None,
+        Some(CI),
+        Some(OLD),
+        Some(CAROL),
+    ][i % 7]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -159,8 +171,13 @@ async fn every_decision_is_audited_once_and_none_is_lost_at_sigterm() {
     .unwrap();
     let server = Process::start(&config);
     let grpc_url = format!("http://{}", server.grpc);
-    let channel = tonic::transport::Channel::from_shared(grpc_url).unwrap().connect().await.unwrap();
-    let client = envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient::new(channel);
+    let channel = tonic::transport::Channel::from_shared(grpc_url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let client =
+        envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient::new(channel);
     let mut tasks = Vec::new();
     for i in 0..N {
         let mut client = client.clone();
@@ -206,7 +223,12 @@ async fn every_decision_is_audited_once_and_none_is_lost_at_sigterm() {
         assert_eq!(frontend, if n % 2 == 0 { "grpc" } else { "http" });
         let expected = match credential(n) {
             Some(ALICE) => ("allow", "granted", Some("alicetok01"), Some("USER:alice")),
-            Some(CI_RO) => ("deny", "token_permission_subset", Some("citokro01"), Some("SERVICE_ACCOUNT:ci_bot")),
+            Some(CI_RO) => (
+                "deny",
+                "token_permission_subset",
+                Some("citokro01"),
+                Some("SERVICE_ACCOUNT:ci_bot"),
+            ),
             Some(WRONG) => ("deny", "token_secret_mismatch", Some("alicetok01"), None),
             None => ("deny", "missing_credentials", None, None),
             _ => ("", "", None, None),
@@ -300,7 +322,11 @@ async fn dry_run_allows_a_denied_request_and_audits_the_denial() {
     ];
     let reply = send(http.addr, "GET", "/", &denied, None).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(reply.header("x-scopegate-principal"), None, "no identity for a dry-run allow");
+    assert_eq!(
+        reply.header("x-scopegate-principal"),
+        None,
+        "no identity for a dry-run allow"
+    );
     let mut client = grpc.client().await;
     let answer = check(
         &mut client,
@@ -310,7 +336,12 @@ async fn dry_run_allows_a_denied_request_and_audits_the_denial() {
     assert!(allowed(&answer), "{answer:?}");
     let granted = check(
         &mut client,
-        request("POST", EXECUTE, &[("harness-account", "acme"), ("x-api-key", ALICE)], None),
+        request(
+            "POST",
+            EXECUTE,
+            &[("harness-account", "acme"), ("x-api-key", ALICE)],
+            None,
+        ),
     )
     .await;
     assert!(allowed(&granted));
