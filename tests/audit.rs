@@ -369,3 +369,64 @@ async fn dry_run_allows_a_denied_request_and_audits_the_denial() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_jwt_is_audited_by_issuer_and_principal_never_by_token() {
+    use common::jwt::{RSA2, RSA2_PUBLIC_PATH, now};
+    use scopegate::authn::jwt::{IssuerPolicy, PrincipalKind};
+    use scopegate::jwks::{FetchSettings, JwtSettings, KeySource};
+    use scopegate::serve::{SnapshotSource, StateOptions};
+
+    const ISSUER: &str = "https://ci.example.com/";
+    let policy = IssuerPolicy {
+        issuer: ISSUER.to_owned(),
+        audiences: vec!["scopegate".to_owned()],
+        algorithms: vec![jsonwebtoken::Algorithm::RS256],
+        principal_claim: "client_id".to_owned(),
+        principal_kind: PrincipalKind::ServiceAccount,
+        account_claim: "account".to_owned(),
+        leeway_secs: 5,
+    };
+    let options = StateOptions {
+        jwt: Some(JwtSettings {
+            issuers: vec![(policy, KeySource::Static(vec![RSA2_PUBLIC_PATH.into()]))],
+            fetch: FetchSettings::default(),
+            max_token_bytes: 8192,
+            cache_capacity: 100,
+            cache_ttl: Duration::from_secs(300),
+            envoy_metadata: None,
+        }),
+        ..StateOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::from_config(&audit_config(&path, 1 << 20, 1)).unwrap();
+    let state = Arc::new(
+        State::load_with(SnapshotSource::Embedded, None, &options)
+            .unwrap()
+            .with_audit(log),
+    );
+    let grpc = Server::start(Arc::clone(&state)).await;
+    let mut client = grpc.client().await;
+    let token = RSA2.sign(&serde_json::json!({
+        "iss": ISSUER, "aud": "scopegate", "client_id": "ci_bot", "account": "acme", "exp": now() + 60
+    }));
+    let bearer = format!("Bearer {token}");
+    let answer = check(
+        &mut client,
+        request("POST", EXECUTE, &[("authorization", bearer.as_str())], None),
+    )
+    .await;
+    assert!(allowed(&answer), "{answer:?}");
+    grpc.stop().await;
+    state.audit().close();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!text.contains(signature) && !text.contains(&token[..40]), "{text}");
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["issuer"], ISSUER);
+    assert_eq!(lines[0]["principal"], "SERVICE_ACCOUNT:ci_bot");
+    assert_eq!(lines[0]["token_id"], Value::Null);
+    assert_eq!(lines[0]["result"], "allow");
+}
