@@ -5,17 +5,16 @@
 mod common;
 #[path = "common/http.rs"]
 mod http;
+#[path = "common/process.rs"]
+mod process;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{ALICE, EXECUTE, Server, allowed, check, request};
 use http::{HttpServer, send};
+use process::Process;
 use scopegate::audit::AuditLog;
 use scopegate::config;
 use scopegate::http::HttpOptions;
@@ -58,79 +57,6 @@ const FIELDS: &[&str] = &[
     "issuer",
     "dry_run",
 ];
-
-/// A `scopegate serve` process and the addresses it logged.
-struct Process {
-    child: Child,
-    grpc: SocketAddr,
-    http: SocketAddr,
-}
-
-impl Process {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scopegate"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let (mut grpc, mut http) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while grpc.is_none() || http.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("the server never logged its listeners");
-            let Ok(log) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            let local = log["fields"]["local"]
-                .as_str()
-                .map(|a| a.parse::<SocketAddr>().unwrap());
-            match log["fields"]["message"].as_str() {
-                Some("scopegate ext_authz listening") => grpc = local,
-                Some("scopegate http listening") => http = local,
-                _ => {}
-            }
-        }
-        // keep draining stderr so the server never blocks on a full pipe
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Self {
-            child,
-            grpc: grpc.unwrap(),
-            http: http.unwrap(),
-        }
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 fn read_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -422,7 +348,10 @@ async fn a_jwt_is_audited_by_issuer_and_principal_never_by_token() {
     state.audit().close();
     let text = std::fs::read_to_string(&path).unwrap();
     let signature = token.rsplit('.').next().unwrap();
-    assert!(!text.contains(signature) && !text.contains(&token[..40]), "{text}");
+    assert!(
+        !text.contains(signature) && !text.contains(&token[..40]),
+        "{text}"
+    );
     let lines = read_lines(&path);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["issuer"], ISSUER);
