@@ -115,7 +115,7 @@ async fn every_decision_is_audited_once_and_none_is_lost_at_sigterm() {
             if let Some(token) = credential(i) {
                 headers.push(("x-api-key", token));
             }
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 check(&mut client, request("POST", &target, &headers, None)).await;
             } else {
                 headers.push(("x-original-method", "POST"));
@@ -146,7 +146,7 @@ async fn every_decision_is_audited_once_and_none_is_lost_at_sigterm() {
         assert!(line["latency_us"].is_u64());
         let frontend = line["frontend"].as_str().unwrap();
         let n: usize = line["request_id"].as_str().unwrap()[4..].parse().unwrap();
-        assert_eq!(frontend, if n % 2 == 0 { "grpc" } else { "http" });
+        assert_eq!(frontend, if n.is_multiple_of(2) { "grpc" } else { "http" });
         let expected = match credential(n) {
             Some(ALICE) => ("allow", "granted", Some("alicetok01"), Some("USER:alice")),
             Some(CI_RO) => (
@@ -195,8 +195,8 @@ async fn a_rotated_log_loses_and_splits_no_line() {
     let log = AuditLog::from_config(&audit_config(&path, 2_000, 100)).unwrap();
     let state = Arc::new(State::demo().unwrap().with_audit(log));
     let server = HttpServer::start(Arc::clone(&state), HttpOptions::default()).await;
-    for i in 0..60 {
-        let token = if i % 2 == 0 { ALICE } else { CI_RO };
+    for i in 0..60_u32 {
+        let token = if i.is_multiple_of(2) { ALICE } else { CI_RO };
         let id = format!("rot-{i}");
         let headers = [
             ("x-original-method", "POST"),
