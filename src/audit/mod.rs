@@ -1,7 +1,8 @@
 //! The decision audit log: one JSON line per decision (formats in README "Operations"), written off
 //! the hot path. A Check builds an [`AuditRecord`] only when the log is on and hands it to
 //! [`AuditLog::record`], which never blocks: a bounded queue feeds a dedicated writer thread that
-//! owns a buffered [`sink::LineSink`]. A record that finds the queue full is dropped, counted and
+//! owns a buffered [`sink::LineSink`]; under load the writer polls the queue
+//! ([`POLL_INTERVAL`]) so a Check never pays for waking it. A record that finds the queue full is dropped, counted and
 //! warned about (at most once every [`WARN_EVERY_SECS`]). [`AuditLog::close`] flushes every queued
 //! record and stops the writer; the server calls it after draining in-flight checks.
 //!
@@ -9,7 +10,7 @@
 //! principal, and the request path is recorded without its query string.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -244,44 +245,66 @@ impl Drop for AuditLog {
     }
 }
 
+/// While records keep coming, the writer polls the queue this often instead of blocking on it, so
+/// the hot path's `try_send` never has to wake a parked thread (a futex syscall per record).
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+/// Empty polls in a row after which the writer blocks until the next record (no idle wake-ups).
+const IDLE_POLLS: u32 = 200;
+
 fn write_loop(receiver: &Receiver<Message>, mut sink: Box<dyn LineSink>, counters: &Counters) {
     let mut line = Vec::with_capacity(1024);
-    while let Ok(first) = receiver.recv() {
-        let mut next = Some(first);
-        let mut closing = false;
-        // write everything already queued, then flush once: one syscall per burst, not per record
-        while let Some(message) = next.take() {
-            let Message::Record(record) = message else {
-                closing = true;
-                break;
-            };
-            counters.depth.fetch_sub(1, Ordering::Relaxed);
-            line.clear();
-            let written = serde_json::to_writer(&mut line, &*record)
-                .map_err(std::io::Error::other)
-                .and_then(|()| {
-                    line.push(b'\n');
-                    sink.write_line(&line)
-                });
-            match written {
-                Ok(()) => {
-                    counters.written.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(error) => {
-                    counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                    if may_warn(&counters.last_error_warning) {
-                        tracing::warn!(%error, code = "audit_write_failed", "cannot write the audit log");
+    let mut unflushed = false;
+    let mut idle_polls = 0;
+    loop {
+        let message = match receiver.try_recv() {
+            Ok(message) => message,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                // the queue is drained: push what was written, then wait for more
+                if unflushed {
+                    unflushed = false;
+                    if let Err(error) = sink.flush() {
+                        tracing::warn!(%error, code = "audit_write_failed", "cannot flush the audit log");
                     }
                 }
+                if idle_polls < IDLE_POLLS {
+                    idle_polls += 1;
+                    std::thread::sleep(POLL_INTERVAL);
+                    continue;
+                }
+                match receiver.recv() {
+                    Ok(message) => message,
+                    Err(_) => break,
+                }
             }
-            next = receiver.try_recv().ok();
-        }
-        if let Err(error) = sink.flush() {
-            tracing::warn!(%error, code = "audit_write_failed", "cannot flush the audit log");
-        }
-        if closing {
+        };
+        idle_polls = 0;
+        let Message::Record(record) = message else {
             break;
+        };
+        counters.depth.fetch_sub(1, Ordering::Relaxed);
+        line.clear();
+        let written = serde_json::to_writer(&mut line, &*record)
+            .map_err(std::io::Error::other)
+            .and_then(|()| {
+                line.push(b'\n');
+                sink.write_line(&line)
+            });
+        unflushed = true;
+        match written {
+            Ok(()) => {
+                counters.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                if may_warn(&counters.last_error_warning) {
+                    tracing::warn!(%error, code = "audit_write_failed", "cannot write the audit log");
+                }
+            }
         }
+    }
+    if let Err(error) = sink.flush() {
+        tracing::warn!(%error, code = "audit_write_failed", "cannot flush the audit log");
     }
 }
 

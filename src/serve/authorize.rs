@@ -277,7 +277,7 @@ pub fn authorize_detailed<'a>(
         }
     };
     if let Some(detail) = detail.as_deref_mut() {
-        describe_route(&route, detail);
+        detail.describe_route(&route);
     }
     let scope = match &route {
         RouteDecision::Public { .. } => {
@@ -408,30 +408,6 @@ fn describe_credential(state: &State, credential: &Credential<'_>, detail: &mut 
             detail.principal = Some(format!("{kind}:{}", identity.principal));
         }
         Credential::Jwt(Err(_)) => {}
-    }
-}
-
-/// Copies the route's scope, permission and resource into `detail`.
-fn describe_route(route: &RouteDecision<'_>, detail: &mut Detail) {
-    let scope = match route {
-        RouteDecision::Public { .. } => return,
-        RouteDecision::Authenticated { scope, .. }
-        | RouteDecision::Permission { scope, .. }
-        | RouteDecision::Unmatched { scope, .. } => scope,
-    };
-    detail.account = scope.account.as_deref().map(str::to_owned);
-    detail.org = scope.org.as_deref().map(str::to_owned);
-    detail.project = scope.project.as_deref().map(str::to_owned);
-    if let RouteDecision::Permission {
-        permission,
-        resource_type,
-        resource_id,
-        ..
-    } = route
-    {
-        detail.permission = Some((*permission).to_owned());
-        detail.resource_type = resource_type.map(str::to_owned);
-        detail.resource_id = resource_id.as_deref().map(str::to_owned);
     }
 }
 

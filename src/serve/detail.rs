@@ -3,6 +3,8 @@
 //! [`authorize_detailed`](crate::serve::authorize::authorize_detailed) only when asked, so the hot
 //! path allocates nothing for it while the audit log is off.
 
+use crate::route::RouteDecision;
+
 /// Everything known about a decision's inputs, as far as deciding got.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Detail {
@@ -26,4 +28,30 @@ pub struct Detail {
     pub resource_id: Option<String>,
     /// `/authz/api/acl`: the number of checks asked.
     pub checks: Option<usize>,
+}
+
+impl Detail {
+    /// Copies the route's scope, permission and resource into `detail`.
+    pub(crate) fn describe_route(&mut self, route: &RouteDecision<'_>) {
+        let scope = match route {
+            RouteDecision::Public { .. } => return,
+            RouteDecision::Authenticated { scope, .. }
+            | RouteDecision::Permission { scope, .. }
+            | RouteDecision::Unmatched { scope, .. } => scope,
+        };
+        self.account = scope.account.as_deref().map(str::to_owned);
+        self.org = scope.org.as_deref().map(str::to_owned);
+        self.project = scope.project.as_deref().map(str::to_owned);
+        if let RouteDecision::Permission {
+            permission,
+            resource_type,
+            resource_id,
+            ..
+        } = route
+        {
+            self.permission = Some((*permission).to_owned());
+            self.resource_type = resource_type.map(str::to_owned);
+            self.resource_id = resource_id.as_deref().map(str::to_owned);
+        }
+    }
 }
