@@ -123,7 +123,27 @@ fn benches(c: &mut Criterion) {
     group.bench_function("noop_baseline", |b| {
         b.iter(|| black_box(call(&rt, &Noop, black_box(&cases[0].1))));
     });
+    // the same allowed Check with the audit log on, writing to a file (the writer thread drains
+    // the queue beside the bench; drops, if the writer falls behind, are reported below)
+    let dir = tempfile::tempdir().unwrap();
+    let audit = scopegate::config::Audit {
+        sink: format!("file:{}", dir.path().join("audit.jsonl").display()),
+        ..scopegate::config::Audit::default()
+    };
+    let log = scopegate::audit::AuditLog::from_config(&audit).unwrap();
+    let audited = Arc::new(State::demo().unwrap().with_audit(log));
+    let audited_service = AuthzService::new(Arc::clone(&audited));
+    assert_eq!(codes(&call(&rt, &audited_service, &cases[0].1)), (0, 200));
+    group.bench_function("allowed_audit_file", |b| {
+        b.iter(|| black_box(call(&rt, &audited_service, black_box(&cases[0].1))));
+    });
     group.finish();
+    audited.audit().close();
+    eprintln!(
+        "audit during check/allowed_audit_file: {} records written, {} dropped",
+        audited.audit().written(),
+        audited.audit().dropped()
+    );
 }
 
 fn main() {

@@ -4,6 +4,7 @@
 //! `authn` turns a credential into a principal, `rbac` decides. Everything here is pure and
 //! synchronous; the servers around it live in their own modules.
 
+pub mod audit;
 pub mod authn;
 pub mod cli;
 pub mod config;
@@ -16,3 +17,4 @@ pub mod rbac;
 pub mod route;
 pub mod serve;
 pub mod snapshot;
+pub mod telemetry;

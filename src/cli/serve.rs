@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use crate::audit::AuditLog;
 use crate::cli::InputError;
 use crate::config::{Config, ControlPlane, parse_duration};
 use crate::http::HttpOptions;
@@ -43,9 +44,10 @@ pub struct ServeArgs {
     pub routes: Option<PathBuf>,
 }
 
-/// Runs the server until SIGINT or SIGTERM.
+/// Runs the server until SIGINT or SIGTERM. Shutdown order: stop accepting, drain in-flight checks
+/// (both listeners), then close the audit log (every queued record written and flushed), then
+/// flush traces; only then does the process exit.
 pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
-    crate::cli::init_logging();
     let config = match &args.config {
         Some(path) => {
             let config = Config::load(path).map_err(|e| InputError(e.to_string()))?;
@@ -55,6 +57,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
             config
         }
         None => Config::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
+    // the OTLP exporter (tonic) is built inside the runtime it exports from
+    let telemetry = {
+        let _entered = runtime.enter();
+        crate::telemetry::init(&config.telemetry).map_err(|e| InputError(e.to_string()))?
     };
     for section in config.unsupported() {
         tracing::warn!(
@@ -80,24 +91,36 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         jwt,
     };
     let remote = matches!(source, SnapshotSource::ControlPlane(_));
-    let state =
-        State::load_with(source, routes.as_deref(), &options).map_err(|e| InputError(e.to_string()))?;
+    let audit = AuditLog::from_config(&config.audit)
+        .map_err(|e| InputError(format!("cannot open the audit log `{}`: {e}", config.audit.sink)))?;
+    let state = State::load_with(source, routes.as_deref(), &options)
+        .map_err(|e| InputError(e.to_string()))?
+        .with_audit(audit)
+        .with_dry_run(config.mode == "dry_run");
     if remote {
         tracing::info!("accounts load from the control plane on first use (and preloaded ones at start)");
     } else if !state.is_ready() {
         tracing::warn!("no account snapshot loaded yet: health reports NOT_SERVING");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
-    runtime
-        .block_on(crate::serve::run_with(
-            &listen,
-            http_listen.as_deref().map(|addr| (addr, http_options)),
-            Arc::new(state),
-        ))
-        .map_err(|e| InputError(e.to_string()))?;
+    if state.dry_run() {
+        tracing::warn!("mode: dry_run: every request is allowed; decisions are only logged and audited");
+    }
+    let state = Arc::new(state);
+    let served = runtime.block_on(crate::serve::run_with(
+        &listen,
+        http_listen.as_deref().map(|addr| (addr, http_options)),
+        Arc::clone(&state),
+    ));
+    // both listeners have drained: no check can still be deciding, so the audit log is complete
+    state.audit().close();
+    tracing::info!(
+        written = state.audit().written(),
+        dropped = state.audit().dropped(),
+        "audit log closed"
+    );
+    telemetry.shutdown();
+    drop(runtime);
+    served.map_err(|e| InputError(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
 }
 

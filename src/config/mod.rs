@@ -2,9 +2,8 @@
 //! documented default for every field, [`Config::load`] (YAML, or JSON by extension) and
 //! [`Config::validate`], which reports every error at once.
 //!
-//! Some sections are parsed and validated but not yet implemented by the server (TLS, JWT, audit,
-//! telemetry, the HTTP listener, dry-run mode; `cache_dir` and the account cache without a control
-//! plane);
+//! Some sections are parsed and validated but not yet implemented by the server (TLS; `cache_dir`
+//! and the account cache without a control plane);
 //! [`Config::unsupported`] names the ones a configuration sets so `serve` can warn about them.
 
 use std::net::SocketAddr;
@@ -60,7 +59,7 @@ pub struct Config {
     pub jwt: Jwt,
     /// Cache sizes and lifetimes; default: `{tokens: 100000, token_ttl: 5m, accounts: 1000, account_idle: 1h}`.
     pub cache: Cache,
-    /// The audit log; default: `{sink: stdout}`. Not yet supported by the server.
+    /// The audit log; default: `{sink: stdout, max_bytes: 104857600, keep: 5, queue: 65536}`.
     pub audit: Audit,
     /// `enforce` or `dry_run` (decide, log, always allow); default: `enforce`.
     pub mode: String,
@@ -188,18 +187,37 @@ impl Default for Cache {
     }
 }
 
+/// The default `audit.max_bytes`: a file sink is rotated past 100 MiB.
+pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 100 * 1024 * 1024;
+/// The default `audit.keep`: rotated files kept (`FILE.1` … `FILE.5`).
+pub const DEFAULT_AUDIT_KEEP: u32 = 5;
+/// The default `audit.queue`: records waiting for the writer at most; more are dropped and counted.
+pub const DEFAULT_AUDIT_QUEUE: usize = 65_536;
+
 /// `audit`: where decision records go.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Audit {
     /// `stdout`, `off` or `file:PATH`; default: `stdout`.
     pub sink: String,
+    /// A `file:` sink is rotated when writing a record would take it past this size (bytes); default:
+    /// `104857600` (100 MiB); at least 1.
+    pub max_bytes: u64,
+    /// Rotated files kept beside a `file:` sink (`PATH.1` newest … `PATH.keep` oldest); default: `5`;
+    /// at least 1.
+    pub keep: u32,
+    /// Records queued for the writer at most; a record that finds the queue full is dropped and
+    /// counted (`scopegate_audit_dropped_total`), never waited for; default: `65536`; at least 1.
+    pub queue: usize,
 }
 
 impl Default for Audit {
     fn default() -> Self {
         Self {
             sink: "stdout".to_owned(),
+            max_bytes: DEFAULT_AUDIT_MAX_BYTES,
+            keep: DEFAULT_AUDIT_KEEP,
+            queue: DEFAULT_AUDIT_QUEUE,
         }
     }
 }
@@ -407,6 +425,17 @@ impl Config {
             sink if sink.strip_prefix("file:").is_some_and(|p| !p.is_empty()) => {}
             sink => errors.push(ConfigError::AuditSink(sink.to_owned())),
         }
+        for (field, zero) in [
+            ("audit.max_bytes", self.audit.max_bytes == 0),
+            ("audit.keep", self.audit.keep == 0),
+            ("audit.queue", self.audit.queue == 0),
+        ] {
+            if zero {
+                errors.push(ConfigError::Zero {
+                    field: field.to_owned(),
+                });
+            }
+        }
         if !matches!(self.mode.as_str(), "enforce" | "dry_run") {
             errors.push(ConfigError::Mode(self.mode.clone()));
         }
@@ -450,209 +479,10 @@ impl Config {
             files && self.cache.account_idle != defaults.cache.account_idle,
             "cache.account_idle",
         );
-        flag(self.audit != defaults.audit, "audit");
-        flag(self.mode == "dry_run", "mode: dry_run");
-        flag(self.telemetry != defaults.telemetry, "telemetry");
         sections
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    const FULL: &str = r#"
-listen:
-  grpc: 127.0.0.1:9191
-  http: 127.0.0.1:9192
-tls: {cert: /etc/tls/cert.pem, key: /etc/tls/key.pem, client_ca: /etc/tls/ca.pem, min_version: "1.3"}
-snapshot:
-  files: deploy/examples/snapshots/
-  cache_dir: /var/lib/scopegate
-routes: deploy/routes/harness-ng.yaml
-catalog: null
-jwt:
-  issuers:
-    - issuer: https://login.example.com/
-      audiences: [scopegate]
-      jwks_url: https://login.example.com/.well-known/jwks.json
-      algorithms: [RS256, ES256]
-      principal: {claim: sub, type: USER}
-      account_claim: account
-cache: {tokens: 100000, token_ttl: 5m, accounts: 1000, account_idle: 1h}
-audit: {sink: stdout}
-mode: enforce
-telemetry: {log_format: json, otlp_endpoint: null}
-"#;
-
-    #[test]
-    fn defaults_are_the_documented_ones_and_valid() {
-        let config = Config::default();
-        assert_eq!(config.listen.grpc, "127.0.0.1:9191");
-        assert_eq!(config.listen.http, None);
-        assert_eq!(config.tls, None);
-        assert_eq!(config.snapshot, Snapshot::default());
-        assert_eq!(config.routes, None);
-        assert_eq!(config.catalog, None);
-        assert!(config.jwt.issuers.is_empty());
-        assert_eq!(config.cache.tokens, 100_000);
-        assert_eq!(config.token_ttl(), Some(Duration::from_secs(300)));
-        assert_eq!(config.cache.accounts, 1000);
-        assert_eq!(config.cache.account_idle, "1h");
-        assert_eq!(config.audit.sink, "stdout");
-        assert_eq!(config.mode, "enforce");
-        assert_eq!(config.telemetry.log_format, "json");
-        assert_eq!(Tls::default().min_version, "1.3");
-        assert_eq!(Issuer::default().algorithms, ["RS256", "ES256"]);
-        assert_eq!(Issuer::default().principal.kind, "USER");
-        assert_eq!(config.validate(), Ok(()));
-        assert!(config.unsupported().is_empty());
-        assert_eq!(Config::parse("", false).unwrap(), config);
-        assert_eq!(Config::parse("{}", true).unwrap(), config);
-        assert_eq!(Config::parse("mode: enforce\n", false).unwrap(), config);
-    }
-
-    #[test]
-    fn the_full_example_parses_and_validates() {
-        let config = Config::parse(FULL, false).unwrap();
-        assert_eq!(config.validate(), Ok(()));
-        assert_eq!(config.listen.http.as_deref(), Some("127.0.0.1:9192"));
-        assert_eq!(config.tls.as_ref().unwrap().min_version, "1.3");
-        assert_eq!(
-            config.snapshot.files.as_deref(),
-            Some(Path::new("deploy/examples/snapshots/"))
-        );
-        assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
-        assert_eq!(config.unsupported(), ["tls", "snapshot.cache_dir"]);
-        let json =
-            serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
-        assert_eq!(Config::parse(&json, true).unwrap(), config);
-    }
-
-    #[test]
-    fn the_shipped_example_parses_and_validates() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/config.yaml");
-        let config = Config::load(&path).unwrap();
-        assert_eq!(config.validate(), Ok(()));
-        assert!(config.snapshot.files.is_some() && config.routes.is_some());
-    }
-
-    #[test]
-    fn unknown_fields_are_rejected_at_every_level() {
-        for text in [
-            "listn: {grpc: 127.0.0.1:1}",
-            "listen: {grcp: 127.0.0.1:1}",
-            "cache: {token: 5}",
-            "snapshot: {file: x}",
-            "jwt: {issuers: [{issuer: x, jwks: y}]}",
-            "tls: {cert: a, key: b, min: '1.2'}",
-        ] {
-            let error = Config::parse(text, false).unwrap_err();
-            assert!(error.contains("unknown field"), "{text}: {error}");
-        }
-        let error = Config::load(Path::new("/nonexistent/scopegate.yaml")).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("cannot read configuration `/nonexistent")
-        );
-    }
-
-    #[test]
-    fn every_validation_error_is_reported_at_once() {
-        let text = r#"
-listen: {grpc: "localhost:nine", http: "9192", http_path_prefix: "authz/"}
-tls: {cert: "", key: "", min_version: "1.1"}
-snapshot: {files: "", control_plane: {url: "cp:9300"}}
-routes: ""
-jwt: {issuers: [{issuer: "", algorithms: [HS256], principal: {type: ROBOT}}]}
-cache: {tokens: 0, token_ttl: 5 minutes, accounts: 0, account_idle: "1x"}
-audit: {sink: "file:"}
-mode: enforcing
-telemetry: {log_format: xml, otlp_endpoint: collector}
-"#;
-        let errors = Config::parse(text, false).unwrap().validate().unwrap_err();
-        let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-        let expected = [
-            "`listen.grpc`: `localhost:nine` is not a socket address (`ip:port`)",
-            "`listen.http`: `9192` is not a socket address (`ip:port`)",
-            "`listen.http_path_prefix`: `authz/` must start with `/` and not end with `/` (like `/authz`)",
-            "`tls.cert` must not be empty",
-            "`tls.key` must not be empty",
-            "`tls.min_version`: `1.1` is not `1.2` or `1.3`",
-            "`snapshot.files` must not be empty",
-            "`snapshot`: set `files` or `control_plane`, not both",
-            "`snapshot.control_plane.url`: `cp:9300` is not an http(s) url",
-            "`routes` must not be empty",
-            "`jwt.issuers[0].issuer` must not be empty",
-            "`jwt.issuers[0]`: set exactly one of `jwks_url`, `keys` and `discovery: true`",
-            "`jwt.issuers[0].algorithms`: `HS256` is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
-            "`jwt.issuers[0].principal.type`: `ROBOT` is not `USER` or `SERVICE_ACCOUNT`",
-            "`cache.tokens` must be at least 1",
-            "`cache.accounts` must be at least 1",
-            "`cache.token_ttl`: `5 minutes` is not a duration like `30s`, `5m` or `1h`",
-            "`cache.account_idle`: `1x` is not a duration like `30s`, `5m` or `1h`",
-            "`audit.sink`: `file:` is not `stdout`, `off` or `file:PATH`",
-            "`mode`: `enforcing` is not `enforce` or `dry_run`",
-            "`telemetry.log_format`: `xml` is not `json` or `text`",
-            "`telemetry.otlp_endpoint`: `collector` is not an http(s) url",
-        ];
-        assert_eq!(lines, expected);
-        assert_eq!(errors.to_string().lines().count(), expected.len());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in [
-            "",
-            "5",
-            "m",
-            "-5m",
-            "5 m",
-            "1.5h",
-            "5M",
-            "99999999999999999999s",
-            "18446744073709551615d",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn unsupported_sections_are_named() {
-        let text = "mode: dry_run\naudit: {sink: off}\ncatalog: cat.yaml\ncache: {tokens: 5}\nsnapshot: {control_plane: {url: https://cp:9300}}\n";
-        let config = Config::parse(text, false).unwrap();
-        assert_eq!(config.validate(), Ok(()));
-        assert_eq!(config.unsupported(), ["audit", "mode: dry_run"]);
-        let cache = "cache: {accounts: 5, account_idle: 1m}\nsnapshot: {cache_dir: /tmp/lkg}\n";
-        let config = Config::parse(cache, false).unwrap();
-        assert_eq!(
-            config.unsupported(),
-            ["snapshot.cache_dir", "cache.accounts", "cache.account_idle"]
-        );
-        let remote = "cache: {accounts: 5, account_idle: 1m}\nsnapshot: {cache_dir: /tmp/lkg, control_plane: {url: https://cp:9300}}\n";
-        let config = Config::parse(remote, false).unwrap();
-        assert_eq!(config.validate(), Ok(()));
-        assert!(config.unsupported().is_empty());
-    }
-
-    #[test]
-    fn control_plane_settings_are_checked() {
-        let text = "snapshot: {control_plane: {url: https://cp:9300, cert: c.pem, load_timeout: soon}}\n";
-        let errors = Config::parse(text, false).unwrap().validate().unwrap_err();
-        let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            lines,
-            [
-                "`snapshot.control_plane`: set both `cert` and `key` (mutual tls), or neither",
-                "`snapshot.control_plane.load_timeout`: `soon` is not a duration like `30s`, `5m` or `1h`",
-            ]
-        );
-    }
-}
+mod tests;

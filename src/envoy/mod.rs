@@ -14,8 +14,12 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
 
+use std::time::Instant;
+
+use crate::serve::authorize::{authorize_detailed, now_unix};
+use crate::serve::observe::{Observed, detail_if_audited, finish};
 use crate::serve::response::{denial_response, identity_headers};
-use crate::serve::{Denial, Outcome, Request, State, authorize};
+use crate::serve::{Denial, Detail, Outcome, Request, State};
 
 pub use crate::serve::response::{ACCOUNT_HEADER, DECISION_ID_HEADER, HEADER_PREFIX, PRINCIPAL_HEADER};
 
@@ -57,17 +61,32 @@ static EMPTY_HEADERS: std::sync::LazyLock<HashMap<String, String>> = std::sync::
 
 /// Answers one `CheckRequest` (the whole Check, without the transport), never waiting on the network.
 pub fn check(state: &State, request: &CheckRequest) -> CheckResponse {
-    respond(state, request, &decide(state, request))
+    let started = Instant::now();
+    let span = check_span(request);
+    let _entered = span.enter();
+    let mut detail = detail_if_audited(state);
+    let outcome = decide(state, request, detail.as_mut());
+    respond(state, request, &outcome, started, detail, &span)
 }
 
 /// [`check`], but when the answer depends on something not yet fetched (a JWT's new signing key, an account not loaded yet),
 /// fetches it and decides once more.
 pub async fn check_fetching(state: &State, request: &CheckRequest) -> CheckResponse {
-    let mut outcome = decide(state, request);
+    let started = Instant::now();
+    let span = check_span(request);
+    let mut detail = detail_if_audited(state);
+    let mut outcome = span.in_scope(|| decide(state, request, detail.as_mut()));
     if state.fetch_missing(&outcome).await {
-        outcome = decide(state, request);
+        detail = detail_if_audited(state);
+        outcome = span.in_scope(|| decide(state, request, detail.as_mut()));
     }
-    respond(state, request, &outcome)
+    span.in_scope(|| respond(state, request, &outcome, started, detail, &span))
+}
+
+fn check_span(request: &CheckRequest) -> tracing::Span {
+    let headers = http_attributes(request).map_or(&*EMPTY_HEADERS, |h| &h.headers);
+    let lookup = |name: &str| headers.get(name).map(String::as_str);
+    crate::telemetry::check_span("grpc", &lookup)
 }
 
 fn http_attributes(request: &CheckRequest) -> Option<&HttpRequest> {
@@ -121,7 +140,7 @@ fn value_to_json(value: &Value) -> serde_json::Value {
     }
 }
 
-fn decide(state: &State, request: &CheckRequest) -> Outcome {
+fn decide(state: &State, request: &CheckRequest, detail: Option<&mut Detail>) -> Outcome {
     let http = http_attributes(request);
     let headers = http.map_or(&*EMPTY_HEADERS, |h| &h.headers);
     let claims = verified_claims(state, request);
@@ -137,7 +156,7 @@ fn decide(state: &State, request: &CheckRequest) -> Outcome {
                 .and_then(|a| a.context_extensions.get("permission"))
                 .map(String::as_str)
                 .filter(|p| !p.is_empty());
-            authorize(
+            authorize_detailed(
                 state,
                 &Request {
                     method: &http.method,
@@ -146,21 +165,37 @@ fn decide(state: &State, request: &CheckRequest) -> Outcome {
                     permission_override,
                     verified_claims: claims.as_ref(),
                 },
+                now_unix(),
+                detail,
             )
         }
     }
 }
 
-fn respond(state: &State, request: &CheckRequest, outcome: &Outcome) -> CheckResponse {
+fn respond(
+    state: &State,
+    request: &CheckRequest,
+    outcome: &Outcome,
+    started: Instant,
+    detail: Option<Detail>,
+    span: &tracing::Span,
+) -> CheckResponse {
     let decision_id = state.next_decision_id();
-    let headers = http_attributes(request).map_or(&*EMPTY_HEADERS, |h| &h.headers);
-    tracing::debug!(
-        decision_id = %decision_id,
-        allowed = matches!(outcome, Outcome::Allow { .. }),
-        reason = outcome.reason(),
-        "decision"
-    );
-    to_response(outcome, &decision_id, headers)
+    let http = http_attributes(request);
+    let headers = http.map_or(&*EMPTY_HEADERS, |h| &h.headers);
+    let request_id = http
+        .map(|h| h.id.as_str())
+        .filter(|id| !id.is_empty())
+        .or_else(|| headers.get("x-request-id").map(String::as_str));
+    let observed = Observed {
+        frontend: "grpc",
+        method: http.map_or("", |h| h.method.as_str()),
+        target: http.map_or("", |h| h.path.as_str()),
+        request_id,
+        started,
+    };
+    let answer = finish(state, &observed, outcome, detail, &decision_id, span);
+    to_response(&answer, &decision_id, headers)
 }
 
 fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {

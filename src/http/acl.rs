@@ -4,6 +4,10 @@
 //! scope asked about) or `core_serviceaccount_view` (service accounts, at account level, the only
 //! level the catalog grants it at). Each entry is decided by [`decide`]; an entry naming an unknown
 //! permission, resource type, scope or another account is `permitted: false`, not an error.
+//!
+//! Each call is one decision for metrics and the audit log (front end `acl`): `allow` with reason
+//! `access_check` and the number of checks asked when answered, else the refusal's reason. Entries
+//! are not audited one by one, and dry-run mode does not change answers (they enforce nothing).
 
 use std::collections::HashSet;
 
@@ -14,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::{header_str, json_response};
 use crate::rbac::{Check, CompiledAccount, Principal, PrincipalId, ScopeId, decide};
 use crate::serve::authorize::authenticate_caller;
+use crate::serve::observe::{Observed, finish};
 use crate::serve::response::{denial_response, error_body};
-use crate::serve::{Denial, FailedCheck, State};
+use crate::serve::{Denial, Detail, FailedCheck, Outcome, State};
 
 /// The most checks one call may ask.
 pub const MAX_CHECKS: usize = 10_000;
@@ -90,68 +95,99 @@ pub struct AccessControl {
     pub permitted: bool,
 }
 
+/// The reason code of an answered call.
+pub const ANSWERED: &str = "access_check";
+
 /// Answers one call, first loading the caller's account when a control plane serves it and it is not
 /// loaded yet (single-flight and bounded, like the Check path).
 pub async fn handle_loading(state: &State, headers: &HeaderMap, body: &[u8]) -> Response {
     match handle(state, headers, body, true) {
-        Answer::Done(response) => response,
-        Answer::LoadAccount(account) => {
+        Ok(response) => response,
+        Err(account) => {
             state.load_account(&account).await;
-            match handle(state, headers, body, false) {
-                Answer::Done(response) => response,
-                Answer::LoadAccount(_) => invalid("unreachable: account load deferred twice"),
-            }
+            handle(state, headers, body, false).unwrap_or_else(|_| invalid("account not available"))
         }
     }
 }
 
-/// What [`handle`] answers.
-#[derive(Debug)]
-pub enum Answer {
-    /// The response.
-    Done(Response),
-    /// The caller's account is not loaded: load it and ask again.
-    LoadAccount(String),
+/// Answers one call: parses, authenticates, checks the right to ask, decides each entry; counts
+/// and audits the call as one decision. With `may_defer`, an account that is not loaded yet is
+/// returned as `Err(account)` (neither counted nor audited) for the caller to load and ask again.
+pub fn handle(state: &State, headers: &HeaderMap, body: &[u8], may_defer: bool) -> Result<Response, String> {
+    let started = std::time::Instant::now();
+    let decision_id = state.next_decision_id();
+    let lookup = |name: &str| header_str(headers, name);
+    let span = crate::telemetry::check_span("acl", &lookup);
+    let mut detail = Detail::default();
+    let (response, outcome) = span.in_scope(|| answer(state, headers, body, &decision_id, &mut detail));
+    if may_defer && let Outcome::Deny(Denial::SnapshotUnavailable { account }) = &outcome {
+        return Err(account.clone());
+    }
+    let observed = Observed {
+        frontend: "acl",
+        method: "POST",
+        target: "/authz/api/acl",
+        request_id: lookup("x-request-id"),
+        started,
+    };
+    let detail = state.audit().is_on().then_some(detail);
+    span.in_scope(|| finish(state, &observed, &outcome, detail, &decision_id, &span));
+    Ok(response)
 }
 
-/// Answers one call: parses, authenticates, checks the right to ask, decides each entry. With
-/// `may_defer`, an account that is not loaded is answered [`Answer::LoadAccount`] instead of 503.
-pub fn handle(state: &State, headers: &HeaderMap, body: &[u8], may_defer: bool) -> Answer {
-    Answer::Done(match respond(state, headers, body) {
-        Err(Denial::SnapshotUnavailable { account }) if may_defer => return Answer::LoadAccount(account),
-        Err(denial) => denied(&denial, &state.next_decision_id()),
-        Ok(response) => response,
+fn malformed() -> Outcome {
+    Outcome::Deny(Denial::InvalidRequest {
+        reason: "malformed_access_check",
     })
 }
 
-#[allow(clippy::result_large_err)] // the denial is rendered at once by the caller
-fn respond(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Response, Denial> {
-    let decision_id = state.next_decision_id();
+fn answer(
+    state: &State,
+    headers: &HeaderMap,
+    body: &[u8],
+    decision_id: &str,
+    detail: &mut Detail,
+) -> (Response, Outcome) {
     let request: AclRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
-        Err(error) => return Ok(invalid(&format!("malformed access-check request: {error}"))),
+        Err(error) => {
+            return (
+                invalid(&format!("malformed access-check request: {error}")),
+                malformed(),
+            );
+        }
     };
+    detail.checks = Some(request.permissions.len());
     if request.permissions.len() > MAX_CHECKS {
-        return Ok(invalid(&format!(
+        let message = format!(
             "too many permission checks: {} (at most {MAX_CHECKS})",
             request.permissions.len()
-        )));
+        );
+        return (invalid(&message), malformed());
     }
     let lookup = |name: &str| header_str(headers, name);
     let account_hint = request
         .permissions
         .first()
         .map(|c| c.resource_scope.account_identifier.as_str());
-    let caller = authenticate_caller(state, &lookup, account_hint, now_unix())?;
+    if let Some(token) = lookup_token_id(&lookup) {
+        detail.token_id = Some(token);
+    }
+    let caller = match authenticate_caller(state, &lookup, account_hint, now_unix()) {
+        Ok(caller) => caller,
+        Err(denial) => return refused(denial, decision_id),
+    };
     let account = &*caller.account;
     let caller_ref = principal_ref(account, caller.id);
+    detail.account = Some(account.account().to_owned());
+    detail.principal = Some(account.principal_label(caller.id));
     let subject = match &request.principal {
         None => Subject::Caller,
         Some(p) if *p == caller_ref => Subject::Caller,
         Some(p) => match p.principal_type.as_str() {
             "USER" => Subject::User(account.user(&p.principal_identifier)),
             "SERVICE_ACCOUNT" => Subject::ServiceAccount(&p.principal_identifier),
-            other => return Ok(invalid(&format!("unknown principal type `{other}`"))),
+            other => return (invalid(&format!("unknown principal type `{other}`")), malformed()),
         },
     };
     let scopes: Vec<Option<ScopeId>> = request
@@ -163,7 +199,7 @@ fn respond(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Response, 
         && !matches!(subject, Subject::Caller)
         && let Err(denial) = may_ask_about(account, caller.principal(), p, &subject, &scopes)
     {
-        return Ok(denied(&denial, &decision_id));
+        return refused(denial, decision_id);
     }
     let list: Vec<AccessControl> = request
         .permissions
@@ -197,7 +233,29 @@ fn respond(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Response, 
             "accessControlList": list,
         },
     });
-    Ok(json_response(200, None, body.to_string()))
+    let outcome = Outcome::Allow {
+        principal: detail.principal.clone(),
+        account: detail.account.clone(),
+        permission: None,
+        reason: ANSWERED,
+    };
+    (json_response(200, None, body.to_string()), outcome)
+}
+
+fn refused(denial: Denial, decision_id: &str) -> (Response, Outcome) {
+    (denied(&denial, decision_id), Outcome::Deny(denial))
+}
+
+/// The API key's `<token-id>`, when the caller presents one (for the audit log; never the secret).
+fn lookup_token_id<'a>(lookup: &dyn Fn(&str) -> Option<&'a str>) -> Option<String> {
+    let raw = lookup("x-api-key").or_else(|| {
+        lookup("authorization")
+            .and_then(|v| v.trim().split_once(' '))
+            .map(|(_, token)| token)
+    })?;
+    crate::authn::parse_token(raw.trim())
+        .ok()
+        .map(|t| t.id.to_owned())
 }
 
 /// Whose permissions are asked about.

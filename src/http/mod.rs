@@ -1,7 +1,8 @@
 //! The HTTP listener (wire.md "HTTP mode" and "Batch access check"): every path other than its own
 //! endpoints is a request to authorize, for Envoy's HTTP ext_authz service, nginx `auth_request` and
 //! Traefik `ForwardAuth`; `/authz/api/acl` answers batch access checks ([`acl`]); `/healthz` and
-//! `/readyz` report liveness and readiness. No policy lives here: requests go to the pure
+//! `/readyz` report liveness and readiness; `/metrics` serves Prometheus metrics
+//! ([`crate::telemetry::metrics`]). No policy lives here: requests go to the pure
 //! [`authorize()`](crate::serve::authorize()) and outcomes are rendered by [`crate::serve::response`].
 
 use std::borrow::Cow;
@@ -14,8 +15,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::serve::authorize::{authorize_detailed, now_unix};
+use crate::serve::observe::{Observed, detail_if_audited, finish};
 use crate::serve::response::{denial_response, identity_headers};
-use crate::serve::{Outcome, Request, State, authorize};
+use crate::serve::{Outcome, Request, State};
 
 pub mod acl;
 
@@ -49,6 +52,7 @@ pub fn router(state: Arc<State>, options: HttpOptions) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route(
             "/authz/api/acl",
             post(acl_handler).layer(DefaultBodyLimit::max(ACL_BODY_LIMIT)),
@@ -80,6 +84,15 @@ async fn readyz(Shared(app): Shared<Arc<App>>) -> StatusCode {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     }
+}
+
+async fn metrics(Shared(app): Shared<Arc<App>>) -> Response {
+    let mut response = crate::telemetry::metrics::render(&app.state).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::telemetry::metrics::CONTENT_TYPE),
+    );
+    response
 }
 
 async fn acl_handler(Shared(app): Shared<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -117,32 +130,42 @@ fn target<'a>(
 }
 
 async fn authz(Shared(app): Shared<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let started = std::time::Instant::now();
     let (method, path) = target(&headers, &method, &uri, app.options.path_prefix.as_deref());
-    let decide = || {
-        let lookup = |name: &str| header_str(&headers, name);
-        authorize(
-            &app.state,
-            &Request {
-                method,
-                path: &path,
-                headers: &lookup,
-                permission_override: None,
-                verified_claims: None,
-            },
-        )
+    let lookup = |name: &str| header_str(&headers, name);
+    let span = crate::telemetry::check_span("http", &lookup);
+    let decide = |detail: Option<&mut crate::serve::Detail>| {
+        span.in_scope(|| {
+            authorize_detailed(
+                &app.state,
+                &Request {
+                    method,
+                    path: &path,
+                    headers: &lookup,
+                    permission_override: None,
+                    verified_claims: None,
+                },
+                now_unix(),
+                detail,
+            )
+        })
     };
-    let mut outcome = decide();
+    let mut detail = detail_if_audited(&app.state);
+    let mut outcome = decide(detail.as_mut());
     if app.state.fetch_missing(&outcome).await {
-        outcome = decide();
+        detail = detail_if_audited(&app.state);
+        outcome = decide(detail.as_mut());
     }
     let decision_id = app.state.next_decision_id();
-    tracing::debug!(
-        decision_id = %decision_id,
-        allowed = matches!(outcome, Outcome::Allow { .. }),
-        reason = outcome.reason(),
-        "decision"
-    );
-    render(&outcome, &decision_id)
+    let observed = Observed {
+        frontend: "http",
+        method,
+        target: &path,
+        request_id: header_str(&headers, "x-request-id"),
+        started,
+    };
+    let answer = span.in_scope(|| finish(&app.state, &observed, &outcome, detail, &decision_id, &span));
+    render(&answer, &decision_id)
 }
 
 /// An outcome as an HTTP response: 200 with the identity headers, or the denial's status, JSON

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::authn::api_key::check_token;
-use crate::authn::jwt::{JwtIdentity, looks_like_jwt, principal_in};
+use crate::authn::jwt::{JwtIdentity, PrincipalKind, looks_like_jwt, principal_in};
 use crate::authn::{ParsedToken, TokenError, parse_token, verify_secret};
 use crate::jwks::JwtFailure;
 use crate::rbac::compiled::{PrincipalId, SecretHash};
 use crate::rbac::ids::PermissionSet;
 use crate::rbac::{Check, CompiledAccount, Principal, decide};
 use crate::route::{RouteDecision, RouteRequest, Scope};
-use crate::serve::{State, VerifiedToken};
+use crate::serve::{Detail, State, VerifiedToken};
 
 /// The longest credential header value accepted; a longer one is a malformed credential. JWTs have
 /// their own, configurable and smaller, limit (`jwt.max_token_bytes`).
@@ -248,7 +248,21 @@ fn reborrow<'s, 'a: 's>(
 
 /// [`authorize`] at a given time (Unix seconds).
 pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcome {
+    authorize_detailed(state, req, now, None)
+}
+
+/// [`authorize_at`], also filling `detail` (when given) with what the decision looked at, for the
+/// audit log.
+pub fn authorize_detailed<'a>(
+    state: &'a State,
+    req: &Request<'a>,
+    now: i64,
+    mut detail: Option<&mut Detail>,
+) -> Outcome {
     let credential = read_credential(state, req.headers, req.verified_claims, now);
+    if let (Some(detail), Some(Ok(credential))) = (detail.as_deref_mut(), &credential) {
+        describe_credential(state, credential, detail);
+    }
     let credential_account = match &credential {
         Some(Ok(credential)) => credential.account(),
         _ => None,
@@ -266,6 +280,9 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
             return deny(Denial::InvalidRequest { reason: error.code() });
         }
     };
+    if let Some(detail) = detail.as_deref_mut() {
+        detail.describe_route(&route);
+    }
     let scope = match &route {
         RouteDecision::Public { .. } => {
             return Outcome::Allow {
@@ -293,6 +310,9 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
     let Some(account_id) = scope.account.as_deref().or(credential.account()) else {
         return deny(Denial::InvalidRequest { reason: "no_account" });
     };
+    if let Some(detail) = detail.as_deref_mut() {
+        detail.account = Some(account_id.to_owned());
+    }
     let Some(account) = state.account(account_id) else {
         return deny(Denial::SnapshotUnavailable {
             account: account_id.to_owned(),
@@ -303,6 +323,9 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         Err(refused) => return refused.into_outcome(),
     };
     let principal_label = account.principal_label(principal_id);
+    if let Some(detail) = detail.as_deref_mut() {
+        detail.principal = Some(principal_label.clone());
+    }
     let principal = Principal {
         id: principal_id,
         token_permissions,
@@ -336,6 +359,11 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
             reason: "unknown_resource_type",
         });
     };
+    if let Some(detail) = detail
+        && detail.resource_type.is_none()
+    {
+        detail.resource_type = Some(catalog.resource_type_name(type_id).to_owned());
+    }
     let failed = |reason: &'static str| {
         deny(Denial::AccessDenied {
             check: failed_check(
@@ -367,6 +395,25 @@ pub fn authorize_at<'a>(state: &'a State, req: &Request<'a>, now: i64) -> Outcom
         }
     } else {
         failed(decision.reason.code())
+    }
+}
+
+/// Names the credential in `detail`: an API key by its id, a verified JWT by issuer and principal.
+fn describe_credential(state: &State, credential: &Credential<'_>, detail: &mut Detail) {
+    match credential {
+        Credential::ApiKey { token, .. } => detail.token_id = Some(token.id.to_owned()),
+        Credential::Jwt(Ok(identity)) => {
+            detail.issuer = state
+                .jwt()
+                .and_then(|jwt| jwt.policies().get(identity.issuer))
+                .map(|policy| policy.issuer.clone());
+            let kind = match identity.kind {
+                PrincipalKind::User => "USER",
+                PrincipalKind::ServiceAccount => "SERVICE_ACCOUNT",
+            };
+            detail.principal = Some(format!("{kind}:{}", identity.principal));
+        }
+        Credential::Jwt(Err(_)) => {}
     }
 }
 
@@ -495,6 +542,7 @@ fn api_key_principal<'acc>(
         .token_cache()
         .get(&digest)
         .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
+    state.metrics().token_cache_lookup("api_key", cached);
     if !cached {
         if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
             return Err(Refused::Invalid(TokenError::SecretMismatch.code()));

@@ -9,25 +9,30 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
+use crate::audit::AuditLog;
 use crate::envoy::AuthzService;
 use crate::http::HttpOptions;
 use crate::jwks::{JwksError, JwtAuthenticator, JwtSettings};
 use crate::rbac::{Catalog, CompiledAccount};
 use crate::route::{RouteTable, RouteTableErrors};
 use crate::snapshot::{AccountStats, ControlPlaneSource, SnapshotStats, SourceError};
+use crate::telemetry::metrics::Metrics;
 
 pub mod authorize;
+pub mod detail;
+pub mod observe;
 pub mod response;
 pub mod snapshots;
 
 pub use authorize::{Denial, FailedCheck, Outcome, Request, authorize};
+pub use detail::Detail;
 pub use snapshots::{DEMO_SNAPSHOT_YAML, SnapshotLoader, SnapshotSource};
 
 /// How long a verified token stays in the cache.
@@ -99,6 +104,11 @@ pub struct State {
     jwt: Option<Arc<JwtAuthenticator>>,
     id_prefix: u32,
     id_counter: AtomicU64,
+    /// When each published account's current version was published, for `snapshot_age_seconds`.
+    published_at: Mutex<HashMap<String, (u64, SystemTime)>>,
+    audit: AuditLog,
+    metrics: Metrics,
+    dry_run: bool,
 }
 
 impl std::fmt::Debug for State {
@@ -173,10 +183,9 @@ impl State {
             Some(settings) => Some(Arc::new(JwtAuthenticator::new(settings.clone())?)),
             None => None,
         };
-        let mut loader = SnapshotLoader::new(snapshots, catalog);
-        let accounts = loader.poll().unwrap_or_default();
-        Ok(Self {
-            accounts: ArcSwap::from_pointee(accounts),
+        let loader = SnapshotLoader::new(snapshots, catalog);
+        let state = Self {
+            accounts: ArcSwap::from_pointee(HashMap::new()),
             routes: Arc::new(table),
             tokens: moka::sync::Cache::builder()
                 .max_capacity(options.token_cache_capacity)
@@ -187,7 +196,75 @@ impl State {
             jwt,
             id_prefix: rand::random(),
             id_counter: AtomicU64::new(0),
-        })
+            published_at: Mutex::new(HashMap::new()),
+            audit: AuditLog::off(),
+            metrics: Metrics::new(),
+            dry_run: false,
+        };
+        state.reload();
+        Ok(state)
+    }
+
+    /// This state writing decision records to `audit`.
+    #[must_use]
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// This state in dry-run mode (`mode: dry_run`): every request is decided, counted and audited
+    /// with its real result, then allowed.
+    #[must_use]
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// The audit log (off unless configured).
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The event metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether the server runs in dry-run mode.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Publishes a new set of accounts to the hot path, stamping the publication time of each
+    /// account whose version changed. Every snapshot source publishes through here.
+    pub fn publish(&self, accounts: HashMap<String, Arc<CompiledAccount>>) {
+        if let Ok(mut published) = self.published_at.lock() {
+            let now = SystemTime::now();
+            published.retain(|name, _| accounts.contains_key(name));
+            for (name, account) in &accounts {
+                let version = account.version();
+                let entry = published.entry(name.clone()).or_insert((version, now));
+                if entry.0 != version {
+                    *entry = (version, now);
+                }
+            }
+        }
+        self.accounts.store(Arc::new(accounts));
+    }
+
+    /// Every published account: name, snapshot version and when that version was published.
+    pub fn published(&self) -> Vec<(String, u64, SystemTime)> {
+        let mut list: Vec<_> = self.published_at.lock().map_or_else(
+            |_| Vec::new(),
+            |published| {
+                published
+                    .iter()
+                    .map(|(name, (version, at))| (name.clone(), *version, *at))
+                    .collect()
+            },
+        );
+        list.sort();
+        list
     }
 
     /// The embedded demo: demo snapshot and default route table.
@@ -294,7 +371,7 @@ impl State {
         };
         match loader.poll() {
             Some(accounts) => {
-                self.accounts.store(Arc::new(accounts));
+                self.publish(accounts);
                 true
             }
             None => false,
