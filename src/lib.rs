@@ -13,3 +13,4 @@ pub mod jwks;
 pub mod rbac;
 pub mod route;
 pub mod serve;
+pub mod tls;

@@ -1,6 +1,6 @@
 //! `scopegate serve`: the sidecar. With no options it runs the embedded demo (demo snapshot and
 //! default route table) on `127.0.0.1:9191`; `--http-listen` (or `listen.http`) adds the HTTP
-//! listener beside it. `--config FILE` reads the configuration file
+//! listener beside it; the configuration's `tls` puts both behind TLS. `--config FILE` reads the configuration file
 //! (formats.md "Server configuration"); command-line flags override its values.
 
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::http::HttpOptions;
 use crate::jwks::JwtSettings;
 use crate::serve::{SnapshotSource, State, StateOptions};
+use crate::tls::{ServerTls, TlsSettings};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -87,6 +88,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     };
     let state =
         State::load_with(source, routes.as_deref(), &options).map_err(|e| InputError(e.to_string()))?;
+    let tls = load_tls(&config)?;
     if !state.is_ready() {
         tracing::warn!("no account snapshot loaded yet: health reports NOT_SERVING");
     }
@@ -98,10 +100,27 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         .block_on(crate::serve::run_with(
             &listen,
             http_listen.as_deref().map(|addr| (addr, http_options)),
+            tls,
             Arc::new(state),
         ))
         .map_err(|e| InputError(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The listeners' TLS from the configuration's `tls` section; a bad file refuses to start.
+fn load_tls(config: &Config) -> Result<Option<Arc<ServerTls>>, InputError> {
+    let Some(section) = &config.tls else {
+        return Ok(None);
+    };
+    let tls = TlsSettings::from_config(section)
+        .and_then(ServerTls::load)
+        .map_err(|e| InputError(format!("tls: {e}")))?;
+    tracing::info!(
+        min_version = section.min_version,
+        client_auth = section.client_ca.is_some(),
+        "tls enabled on every listener"
+    );
+    Ok(Some(Arc::new(tls)))
 }
 
 /// Whether the only snapshot source configured is the (not yet supported) control plane.

@@ -2,7 +2,7 @@
 //! documented default for every field, [`Config::load`] (YAML, or JSON by extension) and
 //! [`Config::validate`], which reports every error at once.
 //!
-//! Some sections are parsed and validated but not yet implemented by the server (TLS, JWT, the
+//! Some sections are parsed and validated but not yet implemented by the server (the
 //! control plane, audit, telemetry, the HTTP listener, dry-run mode, the account cache);
 //! [`Config::unsupported`] names the ones a configuration sets so `serve` can warn about them.
 
@@ -47,7 +47,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 pub struct Config {
     /// The listeners; default: gRPC on `127.0.0.1:9191`, no HTTP listener.
     pub listen: Listen,
-    /// TLS for the listeners; default: none (plaintext). Not yet supported by the server.
+    /// TLS for the listeners; default: none (plaintext).
     pub tls: Option<Tls>,
     /// Where account snapshots come from; default: the embedded demo snapshot.
     pub snapshot: Snapshot,
@@ -404,7 +404,6 @@ impl Config {
                 sections.push(name);
             }
         };
-        flag(self.tls.is_some(), "tls");
         flag(self.snapshot.control_plane.is_some(), "snapshot.control_plane");
         flag(self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");
         flag(self.cache.accounts != defaults.cache.accounts, "cache.accounts");
@@ -486,7 +485,7 @@ telemetry: {log_format: json, otlp_endpoint: null}
             Some(Path::new("deploy/examples/snapshots/"))
         );
         assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
-        assert_eq!(config.unsupported(), ["tls", "snapshot.cache_dir"]);
+        assert_eq!(config.unsupported(), ["snapshot.cache_dir"]);
         let json =
             serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
         assert_eq!(Config::parse(&json, true).unwrap(), config);

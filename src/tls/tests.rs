@@ -1,0 +1,1 @@
+//! Unit tests of TLS file loading and reloading.
