@@ -1,6 +1,8 @@
 //! A listener for both servers: plaintext TCP, or TLS with [`ServerTls`]. TLS handshakes run in
 //! their own tasks under a deadline and a cap on how many are in flight, so a slow or silent
-//! client never stalls accepting others; only finished handshakes reach the server.
+//! client never stalls accepting others. Only connections whose client finished the handshake and
+//! sent its first bytes reach the server: a connection the server has never heard from would
+//! otherwise hold its graceful shutdown open (hyper waits for the HTTP/2 preface).
 //!
 //! [`Listener`] is a `Stream` of connections for tonic's `serve_with_incoming_shutdown` and an
 //! [`axum::serve::Listener`] for the HTTP listener; [`Conn`] is the connection either way.
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
@@ -21,12 +23,15 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use super::{Protocols, ServerTls};
 
-/// How long a client has to complete the TLS handshake.
+/// How long a client has to complete the TLS handshake and send its first bytes.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many TLS handshakes may be in flight per listener; accepting waits beyond that.
 pub const MAX_PENDING_HANDSHAKES: usize = 1024;
 
-type Ready = (TlsStream<TcpStream>, SocketAddr);
+type Ready = (TlsConn, SocketAddr);
+
+/// The most a connection's first read takes before it is handed to the server.
+const FIRST_READ: usize = 16 * 1024;
 
 /// Accepts connections, plaintext or TLS.
 #[derive(Debug)]
@@ -126,12 +131,13 @@ async fn accept_loop(
         let acceptor = TlsAcceptor::from(tls.config(protocols));
         let ready = ready.clone();
         tokio::spawn(async move {
-            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(acceptor, stream)).await;
             drop(permit);
             match handshake {
-                Ok(Ok(stream)) => {
-                    let _ = ready.send((stream, peer)).await;
+                Ok(Ok(Some(conn))) => {
+                    let _ = ready.send((conn, peer)).await;
                 }
+                Ok(Ok(None)) => {}
                 Ok(Err(error)) => {
                     tracing::debug!(code = "tls_handshake_failed", %peer, %error, "tls handshake failed");
                 }
@@ -139,6 +145,22 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// The TLS handshake and the client's first bytes; `None` when the client closes first.
+async fn open(acceptor: TlsAcceptor, stream: TcpStream) -> io::Result<Option<TlsConn>> {
+    let mut stream = acceptor.accept(stream).await?;
+    let mut first = vec![0; FIRST_READ];
+    let read = stream.read(&mut first).await?;
+    if read == 0 {
+        return Ok(None);
+    }
+    first.truncate(read);
+    Ok(Some(TlsConn {
+        stream,
+        first,
+        offset: 0,
+    }))
 }
 
 /// Connection errors concern one client: go on. Others (e.g. out of file descriptors) are
@@ -199,7 +221,66 @@ pub enum Conn {
     /// Plaintext.
     Plain(TcpStream),
     /// TLS, handshake done.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsConn>),
+}
+
+/// A TLS connection and the first bytes already read from it.
+#[derive(Debug)]
+pub struct TlsConn {
+    stream: TlsStream<TcpStream>,
+    first: Vec<u8>,
+    offset: usize,
+}
+
+impl TlsConn {
+    /// The TLS stream (and, through it, the negotiated session).
+    pub fn stream(&self) -> &TlsStream<TcpStream> {
+        &self.stream
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.offset < this.first.len() {
+            let rest = this.first.get(this.offset..).unwrap_or_default();
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(rest.get(..n).unwrap_or_default());
+            this.offset += n;
+            if this.offset == this.first.len() {
+                this.first = Vec::new();
+                this.offset = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 impl Conn {
@@ -207,7 +288,7 @@ impl Conn {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Self::Plain(stream) => stream,
-            Self::Tls(stream) => stream.get_ref().0,
+            Self::Tls(conn) => conn.stream.get_ref().0,
         }
     }
 }
