@@ -143,9 +143,14 @@ impl Server {
         let reloader = tls.spawn_reloader();
         let (stop, stopped) = oneshot::channel::<()>();
         let state = Arc::new(State::demo().unwrap());
-        let task = tokio::spawn(run_all(grpc, Some((http, HttpOptions::default())), state, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(run_all(
+            grpc,
+            Some((http, HttpOptions::default())),
+            state,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             grpc: grpc_addr,
             http: http_addr,
@@ -201,7 +206,9 @@ fn client_config(
     alpn: &[&[u8]],
 ) -> ClientConfig {
     let mut roots = RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap()).unwrap();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+        .unwrap();
     let builder = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_protocol_versions(versions)
         .unwrap()
@@ -223,7 +230,9 @@ async fn handshake(addr: SocketAddr, config: ClientConfig) -> std::io::Result<Tl
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from("localhost").unwrap();
     let connect = TlsConnector::from(Arc::new(config)).connect(name, tcp);
-    tokio::time::timeout(Duration::from_secs(10), connect).await.unwrap()
+    tokio::time::timeout(Duration::from_secs(10), connect)
+        .await
+        .unwrap()
 }
 
 /// `GET /healthz` over HTTP/1.1 on an established stream; the status line, or the error.
@@ -246,7 +255,13 @@ const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
 async fn grpc_check_and_http_healthz_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("scopegate test ca");
-    let server = Server::start(settings(dir.path(), &ca.server("server"), None, MinVersion::Tls13)).await;
+    let server = Server::start(settings(
+        dir.path(),
+        &ca.server("server"),
+        None,
+        MinVersion::Tls13,
+    ))
+    .await;
 
     assert_eq!(tls_check(server.grpc, &ca.pem(), None).await, Ok(true));
     let stream = handshake(server.grpc, client_config(&ca.pem(), TLS13, None, &[b"h2"]))
@@ -271,9 +286,12 @@ async fn grpc_check_and_http_healthz_over_tls() {
         .unwrap();
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     assert_eq!(healthz(stream).await.unwrap(), "HTTP/1.1 200 OK");
-    let stream = handshake(server.http, client_config(&ca.pem(), TLS13, None, &[b"h2", b"http/1.1"]))
-        .await
-        .unwrap();
+    let stream = handshake(
+        server.http,
+        client_config(&ca.pem(), TLS13, None, &[b"h2", b"http/1.1"]),
+    )
+    .await
+    .unwrap();
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     server.stop().await;
 }
@@ -283,16 +301,30 @@ async fn mtls_serves_only_clients_with_a_certificate_from_the_client_ca() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("scopegate test ca");
     let other = Ca::new("another ca");
-    let files = settings(dir.path(), &ca.server("server"), Some(&ca.pem()), MinVersion::Tls13);
+    let files = settings(
+        dir.path(),
+        &ca.server("server"),
+        Some(&ca.pem()),
+        MinVersion::Tls13,
+    );
     let server = Server::start(files).await;
 
     let envoy = ca.client("envoy");
     assert_eq!(tls_check(server.grpc, &ca.pem(), Some(&envoy)).await, Ok(true));
-    assert!(tls_check(server.grpc, &ca.pem(), None).await.is_err(), "no client certificate");
+    assert!(
+        tls_check(server.grpc, &ca.pem(), None).await.is_err(),
+        "no client certificate"
+    );
     let foreign = other.client("envoy");
-    assert!(tls_check(server.grpc, &ca.pem(), Some(&foreign)).await.is_err(), "another ca");
+    assert!(
+        tls_check(server.grpc, &ca.pem(), Some(&foreign)).await.is_err(),
+        "another ca"
+    );
     let own = self_signed_client("envoy");
-    assert!(tls_check(server.grpc, &ca.pem(), Some(&own)).await.is_err(), "self-signed");
+    assert!(
+        tls_check(server.grpc, &ca.pem(), Some(&own)).await.is_err(),
+        "self-signed"
+    );
 
     let with_cert = handshake(server.http, client_config(&ca.pem(), TLS13, Some(&envoy), &[]))
         .await
@@ -302,7 +334,10 @@ async fn mtls_serves_only_clients_with_a_certificate_from_the_client_ca() {
     // refusal arrives as an alert on the first read, or fails the handshake outright.
     if let Ok(without) = handshake(server.http, client_config(&ca.pem(), TLS13, None, &[])).await {
         let answer = healthz(without).await;
-        assert!(answer.as_ref().is_err() || answer.as_ref().is_ok_and(|s| s.is_empty()), "{answer:?}");
+        assert!(
+            answer.as_ref().is_err() || answer.as_ref().is_ok_and(|s| s.is_empty()),
+            "{answer:?}"
+        );
     }
     server.stop().await;
 }
@@ -311,20 +346,44 @@ async fn mtls_serves_only_clients_with_a_certificate_from_the_client_ca() {
 async fn min_version_decides_whether_a_tls12_client_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("scopegate test ca");
-    let strict = Server::start(settings(dir.path(), &ca.server("server"), None, MinVersion::Tls13)).await;
+    let strict = Server::start(settings(
+        dir.path(),
+        &ca.server("server"),
+        None,
+        MinVersion::Tls13,
+    ))
+    .await;
     for addr in [strict.grpc, strict.http] {
-        assert!(handshake(addr, client_config(&ca.pem(), TLS12, None, &[])).await.is_err());
-        let ok = handshake(addr, client_config(&ca.pem(), TLS13, None, &[])).await.unwrap();
-        assert_eq!(ok.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        assert!(
+            handshake(addr, client_config(&ca.pem(), TLS12, None, &[]))
+                .await
+                .is_err()
+        );
+        let ok = handshake(addr, client_config(&ca.pem(), TLS13, None, &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            ok.get_ref().1.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
     }
     strict.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let lenient = Server::start(settings(dir.path(), &ca.server("server"), None, MinVersion::Tls12)).await;
+    let lenient = Server::start(settings(
+        dir.path(),
+        &ca.server("server"),
+        None,
+        MinVersion::Tls12,
+    ))
+    .await;
     let old = handshake(lenient.http, client_config(&ca.pem(), TLS12, None, &[]))
         .await
         .unwrap();
-    assert_eq!(old.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        old.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
     assert_eq!(healthz(old).await.unwrap(), "HTTP/1.1 200 OK");
     lenient.stop().await;
 }
@@ -333,7 +392,13 @@ async fn min_version_decides_whether_a_tls12_client_is_served() {
 async fn a_silent_client_does_not_stall_the_handshakes_of_others() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("scopegate test ca");
-    let server = Server::start(settings(dir.path(), &ca.server("server"), None, MinVersion::Tls13)).await;
+    let server = Server::start(settings(
+        dir.path(),
+        &ca.server("server"),
+        None,
+        MinVersion::Tls13,
+    ))
+    .await;
     let mut silent = Vec::new();
     for _ in 0..4 {
         silent.push(TcpStream::connect(server.grpc).await.unwrap());
@@ -381,4 +446,87 @@ async fn certificates_reload_when_their_files_change() {
     assert_eq!(served(server.http).await, second.der());
     assert_eq!(tls_check(server.grpc, &ca.pem(), None).await, Ok(true));
     server.stop().await;
+}
+
+/// The port `scopegate serve` logs (on stdout) for the listener named by `what`.
+fn logged_port(stdout: std::process::ChildStdout, what: &'static str) -> std::sync::mpsc::Receiver<u16> {
+    use std::io::BufRead;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(what)
+                && let Some((_, rest)) = line.split_once("127.0.0.1:")
+            {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let _ = sender.send(digits.parse().unwrap());
+            }
+        }
+    });
+    receiver
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_the_tls_section_of_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("scopegate test ca");
+    let envoy = ca.client("envoy");
+    let files = settings(
+        dir.path(),
+        &ca.server("server"),
+        Some(&ca.pem()),
+        MinVersion::Tls13,
+    );
+    let config = dir.path().join("scopegate.yaml");
+    let section = format!(
+        "tls: {{cert: {}, key: {}, client_ca: {}, min_version: \"1.3\"}}\n",
+        files.cert.display(),
+        files.key.display(),
+        files.client_ca.as_ref().unwrap().display()
+    );
+    std::fs::write(&config, &section).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let port = logged_port(child.stdout.take().unwrap(), "ext_authz listening");
+    let port = tokio::task::spawn_blocking(move || port.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let result = match port {
+        Ok(port) => {
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let served = tls_check(addr, &ca.pem(), Some(&envoy)).await;
+            let refused = tls_check(addr, &ca.pem(), None).await;
+            Ok((served, refused.is_err()))
+        }
+        Err(e) => Err(e),
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(result.unwrap(), (Ok(true), true));
+
+    std::fs::remove_file(&files.key).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("tls: cannot read") && stderr.contains("server.key"),
+        "{stderr}"
+    );
 }

@@ -68,7 +68,9 @@ impl From<TcpListener> for Listener {
 impl Listener {
     /// Plaintext connections.
     pub fn plain(tcp: TcpListener) -> Self {
-        let local = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local = tcp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         Self {
             local,
             inner: Inner::Plain(tcp),
@@ -78,7 +80,9 @@ impl Listener {
     /// TLS connections offering `protocols` by ALPN. Spawns the accept loop: call it inside a
     /// Tokio runtime.
     pub fn tls(tcp: TcpListener, tls: Arc<ServerTls>, protocols: Protocols) -> Self {
-        let local = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local = tcp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (sender, ready) = mpsc::channel(64);
         let acceptor = tokio::spawn(accept_loop(tcp, tls, protocols, sender));
         Self {

@@ -144,7 +144,10 @@ impl ServerTls {
         let (verifier, client_ca) = match &settings.client_ca {
             Some(path) => {
                 let pem = read(path)?;
-                (Some(client_verifier(path, &pem, &provider)?), Some(digest(&[&pem])))
+                (
+                    Some(client_verifier(path, &pem, &provider)?),
+                    Some(digest(&[&pem])),
+                )
             }
             None => (None, None),
         };
@@ -205,7 +208,13 @@ impl ServerTls {
             seen.client_ca = client_ca;
             let verifier = client_verifier(path, pem, &self.provider)?;
             let config = |protocols| {
-                server_config(&self.settings, &self.provider, &self.cert, Some(Arc::clone(&verifier)), protocols)
+                server_config(
+                    &self.settings,
+                    &self.provider,
+                    &self.cert,
+                    Some(Arc::clone(&verifier)),
+                    protocols,
+                )
             };
             let (grpc, http) = (config(Protocols::Grpc)?, config(Protocols::Http)?);
             self.grpc.store(Arc::new(grpc));

@@ -31,7 +31,9 @@ fn settings(cert: PathBuf, key: PathBuf) -> TlsSettings {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
 }
 
 fn load_error(settings: TlsSettings) -> TlsError {
@@ -42,7 +44,10 @@ fn load_error(settings: TlsSettings) -> TlsError {
 fn loads_pkcs8_sec1_and_pkcs1_keys() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed("localhost");
-    let pkcs8 = settings(write(dir.path(), "c.pem", &cert), write(dir.path(), "k.pem", &key));
+    let pkcs8 = settings(
+        write(dir.path(), "c.pem", &cert),
+        write(dir.path(), "k.pem", &key),
+    );
     let tls = ServerTls::load(pkcs8).unwrap();
     assert_eq!(tls.current_chain().len(), 1);
     for stem in ["ec-sec1", "rsa-pkcs1"] {
@@ -55,7 +60,10 @@ fn loads_pkcs8_sec1_and_pkcs1_keys() {
 fn configurations_offer_alpn_and_the_versions_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed("localhost");
-    let mut files = settings(write(dir.path(), "c.pem", &cert), write(dir.path(), "k.pem", &key));
+    let mut files = settings(
+        write(dir.path(), "c.pem", &cert),
+        write(dir.path(), "k.pem", &key),
+    );
     let tls = ServerTls::load(files.clone()).unwrap();
     assert_eq!(tls.config(Protocols::Grpc).alpn_protocols, [b"h2".to_vec()]);
     assert_eq!(
@@ -71,7 +79,10 @@ fn configurations_offer_alpn_and_the_versions_asked_for() {
         key: files.key.clone(),
         ..Default::default()
     };
-    assert_eq!(TlsSettings::from_config(&config).unwrap().min_version, MinVersion::Tls13);
+    assert_eq!(
+        TlsSettings::from_config(&config).unwrap().min_version,
+        MinVersion::Tls13
+    );
 }
 
 #[test]
@@ -88,8 +99,14 @@ fn bad_files_are_refused_with_their_code() {
     let error = load_error(settings(missing.clone(), key.clone()));
     assert_eq!(error.code(), "tls_read");
     assert!(error.to_string().contains("missing.pem"), "{error}");
-    assert_eq!(load_error(settings(garbage.clone(), key.clone())).code(), "tls_no_certificate");
-    assert_eq!(load_error(settings(cert.clone(), cert.clone())).code(), "tls_no_key");
+    assert_eq!(
+        load_error(settings(garbage.clone(), key.clone())).code(),
+        "tls_no_certificate"
+    );
+    assert_eq!(
+        load_error(settings(cert.clone(), cert.clone())).code(),
+        "tls_no_key"
+    );
     let mismatch = load_error(settings(other.clone(), key.clone()));
     assert_eq!(mismatch.code(), "tls_key", "{mismatch}");
     let mut with_ca = settings(cert.clone(), key.clone());
@@ -103,7 +120,10 @@ fn bad_files_are_refused_with_their_code() {
 fn reload_swaps_a_good_pair_and_keeps_the_old_one_on_a_bad_pair() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed("localhost");
-    let files = settings(write(dir.path(), "c.pem", &cert), write(dir.path(), "k.pem", &key));
+    let files = settings(
+        write(dir.path(), "c.pem", &cert),
+        write(dir.path(), "k.pem", &key),
+    );
     let tls = ServerTls::load(files.clone()).unwrap();
     let first = tls.current_chain();
     assert!(!tls.reload().unwrap(), "nothing changed");
@@ -132,7 +152,10 @@ fn reload_rebuilds_the_configurations_when_the_client_ca_changes() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed("localhost");
     let (ca, _) = self_signed("ca");
-    let mut files = settings(write(dir.path(), "c.pem", &cert), write(dir.path(), "k.pem", &key));
+    let mut files = settings(
+        write(dir.path(), "c.pem", &cert),
+        write(dir.path(), "k.pem", &key),
+    );
     files.client_ca = Some(write(dir.path(), "ca.pem", &ca));
     let tls = Arc::new(ServerTls::load(files.clone()).unwrap());
     let before = tls.config(Protocols::Grpc);
