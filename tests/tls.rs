@@ -4,6 +4,8 @@
 //! stalling others, and certificates reloaded when their files change.
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,10 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{ALICE, EXECUTE, allowed, request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
+use pki::{Ca, Pair, replace, self_signed_client};
 use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -28,82 +27,6 @@ use tokio::sync::oneshot;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-
-/// A certificate and its key, as PEM.
-#[derive(Clone)]
-struct Pair {
-    cert: String,
-    key: String,
-}
-
-impl Pair {
-    fn der(&self) -> CertificateDer<'static> {
-        CertificateDer::from_pem_slice(self.cert.as_bytes()).unwrap()
-    }
-}
-
-/// A test CA issuing server and client certificates.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Self { issuer }
-    }
-
-    fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    fn leaf(&self, name: &str, purpose: ExtendedKeyUsagePurpose) -> Pair {
-        let key = KeyPair::generate().unwrap();
-        let cert = leaf_params(name, purpose).signed_by(&key, &self.issuer).unwrap();
-        Pair {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
-    }
-
-    fn server(&self, name: &str) -> Pair {
-        self.leaf(name, ExtendedKeyUsagePurpose::ServerAuth)
-    }
-
-    fn client(&self, name: &str) -> Pair {
-        self.leaf(name, ExtendedKeyUsagePurpose::ClientAuth)
-    }
-}
-
-fn leaf_params(name: &str, purpose: ExtendedKeyUsagePurpose) -> CertificateParams {
-    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![purpose];
-    params.use_authority_key_identifier_extension = true;
-    params
-}
-
-fn self_signed_client(name: &str) -> Pair {
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf_params(name, ExtendedKeyUsagePurpose::ClientAuth)
-        .self_signed(&key)
-        .unwrap();
-    Pair {
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
-}
-
-/// Writes `text` atomically (a rename), as certificate rotation tools do.
-fn replace(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 /// TLS settings over files in `dir` holding `server` (and `client_ca` when given).
 fn settings(dir: &Path, server: &Pair, client_ca: Option<&str>, min: MinVersion) -> TlsSettings {
