@@ -4,6 +4,9 @@
 //! sent its first bytes reach the server: a connection the server has never heard from would
 //! otherwise hold its graceful shutdown open (hyper waits for the HTTP/2 preface).
 //!
+//! Accepted sockets get `TCP_NODELAY` (as tonic's own listener does): checks are small messages,
+//! and Nagle's algorithm against delayed ACKs cost a new plaintext connection ~20 ms per check.
+//!
 //! [`Listener`] is a `Stream` of connections for tonic's `serve_with_incoming_shutdown` and an
 //! [`axum::serve::Listener`] for the HTTP listener; [`Conn`] is the connection either way.
 
@@ -185,9 +188,12 @@ impl tokio_stream::Stream for Listener {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.get_mut().inner {
-            Inner::Plain(tcp) => tcp
-                .poll_accept(cx)
-                .map(|accepted| Some(accepted.map(|(stream, _)| Conn::Plain(stream)))),
+            Inner::Plain(tcp) => tcp.poll_accept(cx).map(|accepted| {
+                Some(accepted.map(|(stream, _)| {
+                    let _ = stream.set_nodelay(true);
+                    Conn::Plain(stream)
+                }))
+            }),
             Inner::Tls { ready, .. } => ready
                 .poll_recv(cx)
                 .map(|stream| stream.map(|(stream, _)| Ok(Conn::Tls(Box::new(stream))))),
@@ -203,7 +209,10 @@ impl axum::serve::Listener for Listener {
         loop {
             match &mut self.inner {
                 Inner::Plain(tcp) => match TcpListener::accept(tcp).await {
-                    Ok((stream, peer)) => return (Conn::Plain(stream), peer),
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        return (Conn::Plain(stream), peer);
+                    }
                     Err(error) => accept_error(error).await,
                 },
                 Inner::Tls { ready, .. } => match ready.recv().await {
