@@ -18,3 +18,4 @@ pub mod route;
 pub mod serve;
 pub mod snapshot;
 pub mod telemetry;
+pub mod tls;

@@ -1,6 +1,6 @@
 //! `scopegate serve`: the sidecar. With no options it runs the embedded demo (demo snapshot and
 //! default route table) on `127.0.0.1:9191`; `--http-listen` (or `listen.http`) adds the HTTP
-//! listener beside it. `--config FILE` reads the configuration file
+//! listener beside it; the configuration's `tls` puts both behind TLS. `--config FILE` reads the configuration file
 //! (formats.md "Server configuration"); command-line flags override its values.
 
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use crate::http::HttpOptions;
 use crate::jwks::JwtSettings;
 use crate::serve::{SnapshotSource, State, StateOptions};
 use crate::snapshot::RemoteOptions;
+use crate::tls::{ServerTls, TlsSettings};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -105,10 +106,12 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     if state.dry_run() {
         tracing::warn!("mode: dry_run: every request is allowed; decisions are only logged and audited");
     }
+    let tls = load_tls(&config)?;
     let state = Arc::new(state);
     let served = runtime.block_on(crate::serve::run_with(
         &listen,
         http_listen.as_deref().map(|addr| (addr, http_options)),
+        tls,
         Arc::clone(&state),
     ));
     // both listeners have drained: no check can still be deciding, so the audit log is complete
@@ -160,4 +163,20 @@ fn snapshot_source(args: &ServeArgs, config: &Config) -> Result<SnapshotSource, 
         load_timeout: duration("snapshot.control_plane.load_timeout", &remote.load_timeout)?,
         ..defaults
     }))
+}
+
+/// The listeners' TLS from the configuration's `tls` section; a bad file refuses to start.
+fn load_tls(config: &Config) -> Result<Option<Arc<ServerTls>>, InputError> {
+    let Some(section) = &config.tls else {
+        return Ok(None);
+    };
+    let tls = TlsSettings::from_config(section)
+        .and_then(ServerTls::load)
+        .map_err(|e| InputError(format!("tls: {e}")))?;
+    tracing::info!(
+        min_version = section.min_version,
+        client_auth = section.client_ca.is_some(),
+        "tls enabled on every listener"
+    );
+    Ok(Some(Arc::new(tls)))
 }

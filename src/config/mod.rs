@@ -2,8 +2,8 @@
 //! documented default for every field, [`Config::load`] (YAML, or JSON by extension) and
 //! [`Config::validate`], which reports every error at once.
 //!
-//! Some sections are parsed and validated but not yet implemented by the server (TLS; `cache_dir`
-//! and the account cache without a control plane);
+//! Some sections are parsed and validated but not yet implemented by the server (`cache_dir` and
+//! the account cache without a control plane);
 //! [`Config::unsupported`] names the ones a configuration sets so `serve` can warn about them.
 
 use std::net::SocketAddr;
@@ -47,7 +47,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 pub struct Config {
     /// The listeners; default: gRPC on `127.0.0.1:9191`, no HTTP listener.
     pub listen: Listen,
-    /// TLS for the listeners; default: none (plaintext). Not yet supported by the server.
+    /// TLS for the listeners; default: none (plaintext).
     pub tls: Option<Tls>,
     /// Where account snapshots come from; default: the embedded demo snapshot.
     pub snapshot: Snapshot,
@@ -467,7 +467,6 @@ impl Config {
                 sections.push(name);
             }
         };
-        flag(self.tls.is_some(), "tls");
         // Last-known-good copies and the account cache belong to the control-plane source.
         let files = self.snapshot.control_plane.is_none();
         flag(files && self.snapshot.cache_dir.is_some(), "snapshot.cache_dir");

@@ -66,7 +66,7 @@ fn the_full_example_parses_and_validates() {
         Some(Path::new("deploy/examples/snapshots/"))
     );
     assert_eq!(config.jwt.issuers[0].audiences, ["scopegate"]);
-    assert_eq!(config.unsupported(), ["tls", "snapshot.cache_dir"]);
+    assert_eq!(config.unsupported(), ["snapshot.cache_dir"]);
     let json = serde_json::to_string(&serde_yaml_ng::from_str::<serde_json::Value>(FULL).unwrap()).unwrap();
     assert_eq!(Config::parse(&json, true).unwrap(), config);
 }

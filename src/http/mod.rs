@@ -61,15 +61,16 @@ pub fn router(state: Arc<State>, options: HttpOptions) -> Router {
         .with_state(app)
 }
 
-/// Serves the HTTP listener on `listener` (HTTP/1.1 and h2c) until `shutdown` completes, then
-/// drains in-flight requests.
+/// Serves the HTTP listener on `listener` (a `TcpListener`: HTTP/1.1 and h2c; or a TLS
+/// [`Listener`](crate::tls::Listener): HTTP/1.1 and h2) until `shutdown` completes, then drains
+/// in-flight requests.
 pub async fn serve_on(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<crate::tls::Listener>,
     state: Arc<State>,
     options: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state, options))
+    axum::serve(listener.into(), router(state, options))
         .with_graceful_shutdown(shutdown)
         .await
 }

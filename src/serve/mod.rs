@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::audit::AuditLog;
@@ -24,6 +23,7 @@ use crate::rbac::{Catalog, CompiledAccount};
 use crate::route::{RouteTable, RouteTableErrors};
 use crate::snapshot::{AccountStats, ControlPlaneSource, SnapshotStats, SourceError};
 use crate::telemetry::metrics::Metrics;
+use crate::tls::{Listener, Protocols, ServerTls};
 
 pub mod authorize;
 pub mod detail;
@@ -397,10 +397,11 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, ready: bool
         .await;
 }
 
-/// Serves ext_authz and gRPC health on `listener` until `shutdown` completes, then drains
-/// in-flight checks. Polls snapshot files every [`POLL_INTERVAL`] while running.
+/// Serves ext_authz and gRPC health on `listener` (a `TcpListener`, or a TLS [`Listener`]) until
+/// `shutdown` completes, then drains in-flight checks. Polls snapshot files every
+/// [`POLL_INTERVAL`] while running.
 pub async fn run_on(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<Listener>,
     state: Arc<State>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
@@ -435,7 +436,7 @@ pub async fn run_on(
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(AuthorizationServer::new(AuthzService::new(state)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(listener.into(), shutdown)
         .await;
     watcher.abort();
     for task in key_refreshers {
@@ -446,9 +447,10 @@ pub async fn run_on(
 
 /// Serves gRPC on `grpc` and, when given, the HTTP listener ([`crate::http`]) beside it, over the
 /// same state, until `shutdown` completes; then both drain. If either server fails, both stop.
+/// Listeners are `TcpListener`s or TLS [`Listener`]s.
 pub async fn run_all(
-    grpc: tokio::net::TcpListener,
-    http: Option<(tokio::net::TcpListener, HttpOptions)>,
+    grpc: impl Into<Listener>,
+    http: Option<(impl Into<Listener>, HttpOptions)>,
     state: Arc<State>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
@@ -492,31 +494,35 @@ async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
 
 /// Binds `addr` and serves until SIGINT or SIGTERM.
 pub async fn run(addr: &str, state: Arc<State>) -> Result<(), ServeError> {
-    run_with(addr, None, state).await
+    run_with(addr, None, None, state).await
 }
 
-/// Binds the gRPC address and, when given, the HTTP address, and serves both until SIGINT or
-/// SIGTERM.
+/// Binds the gRPC address and, when given, the HTTP address, and serves both (over TLS when `tls`
+/// is given, its certificates reloaded on change) until SIGINT or SIGTERM.
 pub async fn run_with(
     grpc_addr: &str,
     http: Option<(&str, HttpOptions)>,
+    tls: Option<Arc<ServerTls>>,
     state: Arc<State>,
 ) -> Result<(), ServeError> {
-    let grpc = bind(grpc_addr).await?;
-    if let Ok(local) = grpc.local_addr() {
-        tracing::info!(%local, "scopegate ext_authz listening");
-    }
+    let grpc = Listener::new(bind(grpc_addr).await?, tls.as_ref(), Protocols::Grpc);
+    let (local, tls_on) = (grpc.local_addr(), grpc.is_tls());
+    tracing::info!(%local, tls = tls_on, "scopegate ext_authz listening");
     let http = match http {
         Some((addr, options)) => {
-            let listener = bind(addr).await?;
-            if let Ok(local) = listener.local_addr() {
-                tracing::info!(%local, "scopegate http listening");
-            }
+            let listener = Listener::new(bind(addr).await?, tls.as_ref(), Protocols::Http);
+            let (local, tls_on) = (listener.local_addr(), listener.is_tls());
+            tracing::info!(%local, tls = tls_on, "scopegate http listening");
             Some((listener, options))
         }
         None => None,
     };
-    run_all(grpc, http, state, shutdown_signal()).await
+    let reloader = tls.as_ref().map(ServerTls::spawn_reloader);
+    let result = run_all(grpc, http, state, shutdown_signal()).await;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
+    result
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
