@@ -14,12 +14,12 @@ routes: deploy/routes/harness-ng.yaml
 catalog: null
 jwt:
   issuers:
-- issuer: https://login.example.com/
-  audiences: [scopegate]
-  jwks_url: https://login.example.com/.well-known/jwks.json
-  algorithms: [RS256, ES256]
-  principal: {claim: sub, type: USER}
-  account_claim: account
+    - issuer: https://login.example.com/
+      audiences: [scopegate]
+      jwks_url: https://login.example.com/.well-known/jwks.json
+      algorithms: [RS256, ES256]
+      principal: {claim: sub, type: USER}
+      account_claim: account
 cache: {tokens: 100000, token_ttl: 5m, accounts: 1000, account_idle: 1h}
 audit: {sink: stdout}
 mode: enforce
