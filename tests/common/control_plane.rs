@@ -82,22 +82,32 @@ impl Process {
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("listening")
-                    && let Some(rest) = line.split("local=").nth(1)
-                {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+        // `serve` logs JSON to stderr, `control-plane` text: watch both streams, both forms
+        let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        for stream in [stdout, stderr] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if !line.contains("listening") {
+                        continue;
+                    }
+                    let addr = if let Some(rest) = line.split("local=").nth(1) {
+                        rest.split_whitespace().next().unwrap_or_default().to_owned()
+                    } else if let Some(rest) = line.split("\"local\":\"").nth(1) {
+                        rest.split('"').next().unwrap_or_default().to_owned()
+                    } else {
+                        continue;
+                    };
                     let _ = tx.send(addr);
                 }
-            }
-        });
+            });
+        }
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the process did not report its address")
