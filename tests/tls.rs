@@ -371,8 +371,11 @@ async fn certificates_reload_when_their_files_change() {
     server.stop().await;
 }
 
-/// The port `scopegate serve` logs (on stdout) for the listener named by `what`.
-fn logged_port(stdout: std::process::ChildStdout, what: &'static str) -> std::sync::mpsc::Receiver<u16> {
+/// The port `scopegate serve` logs (on stderr, text or JSON) for the listener named by `what`.
+fn logged_port(
+    stdout: impl std::io::Read + Send + 'static,
+    what: &'static str,
+) -> std::sync::mpsc::Receiver<u16> {
     use std::io::BufRead;
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -415,10 +418,11 @@ async fn serve_reads_the_tls_section_of_its_configuration() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let port = logged_port(child.stdout.take().unwrap(), "ext_authz listening");
+    // serve logs (JSON by default) to stderr
+    let port = logged_port(child.stderr.take().unwrap(), "ext_authz listening");
     let port = tokio::task::spawn_blocking(move || port.recv_timeout(Duration::from_secs(30)))
         .await
         .unwrap();
