@@ -153,7 +153,7 @@ async fn every_decision_is_audited_once_and_none_is_lost_at_sigterm() {
                 "deny",
                 "token_permission_subset",
                 Some("citokro01"),
-                Some("SERVICE_ACCOUNT:ci_bot"),
+                Some("SERVICE_ACCOUNT:eng/ci_bot"),
             ),
             Some(WRONG) => ("deny", "token_secret_mismatch", Some("alicetok01"), None),
             None => ("deny", "missing_credentials", None, None),
@@ -355,7 +355,7 @@ async fn a_jwt_is_audited_by_issuer_and_principal_never_by_token() {
     let lines = read_lines(&path);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["issuer"], ISSUER);
-    assert_eq!(lines[0]["principal"], "SERVICE_ACCOUNT:ci_bot");
+    assert_eq!(lines[0]["principal"], "SERVICE_ACCOUNT:eng/ci_bot");
     assert_eq!(lines[0]["token_id"], Value::Null);
     assert_eq!(lines[0]["result"], "allow");
 }

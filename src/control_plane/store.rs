@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use tokio::sync::watch;
 
 use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Catalog, SnapshotError, compile};
+use crate::serve::snapshots::{Fingerprint, list_files};
 
 /// Why a file was not published.
 #[derive(Debug, thiserror::Error)]
@@ -130,12 +130,6 @@ impl Store {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
-    modified: Option<SystemTime>,
-    len: u64,
-}
-
 /// Reads the source folder and publishes every changed, valid file to the store.
 #[derive(Debug)]
 pub struct Scanner {
@@ -199,38 +193,6 @@ impl Scanner {
         let id = (snapshot.account.clone(), snapshot.version);
         Ok(self.store.publish(snapshot)?.then_some(id))
     }
-}
-
-fn is_snapshot_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x)))
-}
-
-fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
-    let meta = std::fs::metadata(path)?;
-    Ok(Fingerprint {
-        modified: meta.modified().ok(),
-        len: meta.len(),
-    })
-}
-
-fn list_files(path: &Path) -> std::io::Result<Vec<(PathBuf, Fingerprint)>> {
-    if !std::fs::metadata(path)?.is_dir() {
-        return Ok(vec![(path.to_path_buf(), fingerprint(path)?)]);
-    }
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(path)? {
-        let file = entry?.path();
-        if is_snapshot_file(&file) && file.is_file() {
-            // A file can vanish between listing and stat (an editor's rename); skip it this round.
-            if let Ok(fp) = fingerprint(&file) {
-                files.push((file, fp));
-            }
-        }
-    }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files)
 }
 
 #[cfg(test)]

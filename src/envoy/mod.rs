@@ -276,9 +276,9 @@ fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
         Denial::MissingCredentials | Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => {
             code::UNAUTHENTICATED
         }
-        Denial::AccessDenied { .. } | Denial::NoRoute => code::PERMISSION_DENIED,
+        Denial::AccessDenied { .. } | Denial::NoRoute | Denial::TokenRestricted => code::PERMISSION_DENIED,
         Denial::InvalidRequest { .. } => code::INVALID_ARGUMENT,
-        Denial::SnapshotUnavailable { .. } => code::UNAVAILABLE,
+        Denial::SnapshotUnavailable { .. } | Denial::VerificationBusy => code::UNAVAILABLE,
     };
     let add = HeaderAppendAction::OverwriteIfExistsOrAdd;
     let mut headers = vec![header("content-type", "application/json", add)];

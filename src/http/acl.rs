@@ -291,8 +291,7 @@ fn denied(denial: &Denial, decision_id: &str) -> Response {
 }
 
 fn principal_ref(account: &CompiledAccount, id: PrincipalId) -> PrincipalRef {
-    let label = account.principal_label(id);
-    let (kind, identifier) = label.split_once(':').unwrap_or(("", &label));
+    let (kind, identifier) = account.principal_identifier(id);
     PrincipalRef {
         principal_identifier: identifier.to_owned(),
         principal_type: kind.to_owned(),

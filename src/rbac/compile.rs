@@ -164,14 +164,31 @@ impl Builder {
         ok
     }
 
+    /// [`identifier_ok`](Self::identifier_ok) for identifiers that name a principal on the wire
+    /// (`x-scopegate-principal`, `x-scopegate-account`): accounts, organizations, projects, users and
+    /// service accounts must also be visible ASCII, or the header could not carry them.
+    fn wire_identifier_ok(&mut self, identifier: &str, describe: impl Fn() -> String) -> bool {
+        if !self.identifier_ok(identifier, &describe) {
+            return false;
+        }
+        let ok = identifier.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            self.malformed(
+                describe(),
+                "identifier must be visible ASCII: it names the principal in response headers",
+            );
+        }
+        ok
+    }
+
     fn scopes(&mut self, snapshot: &AccountSnapshot) {
         let account = self.account.account.to_string();
-        if !self.identifier_ok(&account, || "snapshot".to_owned()) {
+        if !self.wire_identifier_ok(&account, || "snapshot".to_owned()) {
             return;
         }
         for org in &snapshot.organizations {
             let org_entry = || entry("organization", &org.identifier, &account);
-            if !self.identifier_ok(&org.identifier, org_entry) {
+            if !self.wire_identifier_ok(&org.identifier, org_entry) {
                 continue;
             }
             if self.account.scopes[0]
@@ -186,7 +203,7 @@ impl Builder {
             let org_path = format!("{account}/{}", org.identifier);
             for project in &org.projects {
                 let project_entry = || entry("project", project, &org_path);
-                if !self.identifier_ok(project, project_entry) {
+                if !self.wire_identifier_ok(project, project_entry) {
                     continue;
                 }
                 if self.account.child_scope(org_id, project).is_some() {
@@ -218,7 +235,7 @@ impl Builder {
         let account = self.account.account.to_string();
         for user in &snapshot.users {
             let user_entry = || entry("user", &user.identifier, &account);
-            if !self.identifier_ok(&user.identifier, user_entry) {
+            if !self.wire_identifier_ok(&user.identifier, user_entry) {
                 continue;
             }
             if self.account.user_index.contains_key(user.identifier.as_str()) {
@@ -288,7 +305,7 @@ impl Builder {
                 &sa.identifier,
                 &self.raw_path(sa.scope.as_ref()),
             );
-            if !self.identifier_ok(&sa.identifier, || described.clone()) {
+            if !self.wire_identifier_ok(&sa.identifier, || described.clone()) {
                 continue;
             }
             let Some(scope) = self.scope_of(sa.scope.as_ref(), || described.clone()) else {

@@ -229,3 +229,24 @@ fn resource_group_scope_outside_its_own_and_unknown_type() {
         ]
     );
 }
+
+#[test]
+fn principal_identifiers_a_header_cannot_carry_are_refused() {
+    let yaml = FIXTURE
+        .replace("  - {identifier: bob}\n", "  - {identifier: \"b\u{f6}b\"}\n")
+        .replace(
+            "{identifier: bot, scope: {org: eng}}",
+            "{identifier: \"bot\\x7f\", scope: {org: eng}}",
+        );
+    let e = errors(&yaml);
+    assert!(
+        e.iter()
+            .any(|m| m.contains("user `b\u{f6}b`") && m.contains("visible ASCII")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("service account `bot\u{7f}`") && m.contains("visible ASCII")),
+        "{e:?}"
+    );
+}

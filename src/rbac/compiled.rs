@@ -337,20 +337,41 @@ impl CompiledAccount {
         }
     }
 
-    /// `USER:alice` or `SERVICE_ACCOUNT:ci_bot`.
+    /// The principal's name, unambiguous within the account: `USER:alice`; a service account by
+    /// its identifier at account level (`SERVICE_ACCOUNT:ci_bot`), else with its scope below the
+    /// account (`SERVICE_ACCOUNT:eng/ci_bot`, `SERVICE_ACCOUNT:eng/payments/ci_bot`): two service
+    /// accounts of one identifier in different scopes never share a name. The same forms are what
+    /// [`service_account_by_name`](Self::service_account_by_name) reads.
     pub fn principal_label(&self, principal: PrincipalId) -> String {
         match principal {
             PrincipalId::User(i) => {
                 let name = self.users.get(i as usize).map_or("?", |u| &u.identifier);
                 format!("USER:{name}")
             }
-            PrincipalId::ServiceAccount(i) => {
-                let name = self
-                    .service_accounts
+            PrincipalId::ServiceAccount(i) => match self.service_accounts.get(i as usize) {
+                Some(sa) => match self.scope_parts(sa.scope) {
+                    (Some(org), Some(project)) => {
+                        format!("SERVICE_ACCOUNT:{org}/{project}/{}", sa.identifier)
+                    }
+                    (Some(org), None) => format!("SERVICE_ACCOUNT:{org}/{}", sa.identifier),
+                    _ => format!("SERVICE_ACCOUNT:{}", sa.identifier),
+                },
+                None => "SERVICE_ACCOUNT:?".to_owned(),
+            },
+        }
+    }
+
+    /// The principal's type (`USER`, `SERVICE_ACCOUNT`) and bare identifier, as Harness's API names
+    /// it beside its scope.
+    pub fn principal_identifier(&self, principal: PrincipalId) -> (&'static str, &str) {
+        match principal {
+            PrincipalId::User(i) => ("USER", self.users.get(i as usize).map_or("?", |u| &u.identifier)),
+            PrincipalId::ServiceAccount(i) => (
+                "SERVICE_ACCOUNT",
+                self.service_accounts
                     .get(i as usize)
-                    .map_or("?", |s| &s.identifier);
-                format!("SERVICE_ACCOUNT:{name}")
-            }
+                    .map_or("?", |s| &s.identifier),
+            ),
         }
     }
 

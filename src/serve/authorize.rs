@@ -4,8 +4,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -18,7 +16,8 @@ use crate::rbac::compiled::{PrincipalId, SecretHash};
 use crate::rbac::ids::PermissionSet;
 use crate::rbac::{Check, CompiledAccount, Principal, decide};
 use crate::route::{RouteDecision, RouteRequest, Scope};
-use crate::serve::{Detail, State, VerifiedToken};
+use crate::serve::verified_tokens::SecretCheck;
+use crate::serve::{Detail, State};
 
 /// The longest credential header value accepted; a longer one is a malformed credential. JWTs have
 /// their own, configurable and smaller, limit (`jwt.max_token_bytes`).
@@ -98,6 +97,11 @@ pub enum Denial {
         /// The account that was wanted.
         account: String,
     },
+    /// The API token is valid but its permission subset does not cover the request: a route that
+    /// needs only authentication, which a subset token is not given (403 `NG_ACCESS_DENIED`).
+    TokenRestricted,
+    /// Too many slow (bcrypt) secret checks are running to verify this one now (503); retry.
+    VerificationBusy,
     /// A JWT names a signing key its issuer has not published (401 `INVALID_CREDENTIALS`). The
     /// front end may refetch the issuer's keys ([`State::fetch_missing`]) and ask once more.
     UnknownSigningKey {
@@ -118,6 +122,8 @@ impl Denial {
             | Self::InvalidRequest { reason } => reason,
             Self::NoRoute => "no_route",
             Self::SnapshotUnavailable { .. } => "snapshot_unavailable",
+            Self::TokenRestricted => "token_subset_excludes_route",
+            Self::VerificationBusy => "verification_busy",
             Self::UnknownSigningKey { .. } => "jwt_unknown_key",
         }
     }
@@ -197,7 +203,7 @@ pub fn authorize<'a>(state: &'a State, req: &Request<'a>) -> Outcome {
 
 /// A presented credential, parsed (API key) or verified (JWT) as far as possible before routing.
 enum Credential<'a> {
-    ApiKey { raw: &'a str, token: ParsedToken<'a> },
+    ApiKey { token: ParsedToken<'a> },
     Jwt(Result<Arc<JwtIdentity>, JwtFailure>),
 }
 
@@ -208,6 +214,21 @@ impl Credential<'_> {
             Self::ApiKey { token, .. } => token.account,
             Self::Jwt(Ok(identity)) => identity.account.as_deref(),
             Self::Jwt(Err(_)) => None,
+        }
+    }
+
+    /// Refuses a credential that names another account than the request's, before anything is
+    /// looked up or loaded for the request's account: a token of `acme` used for `other` is a 401,
+    /// never a snapshot load.
+    fn fits_account(&self, account: &str) -> Result<(), Refused> {
+        match (self, self.account()) {
+            (Self::ApiKey { .. }, Some(own)) if own != account => {
+                Err(Refused::Invalid(TokenError::AccountMismatch.code()))
+            }
+            (Self::Jwt(_), Some(own)) if own != account => {
+                Err(Refused::Invalid(crate::authn::JwtError::AccountMismatch.code()))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -233,7 +254,7 @@ fn read_credential<'a>(
             None => Err(invalid_credentials("jwt_not_configured")),
         },
         Ok(raw) => parse_token(raw)
-            .map(|token| Credential::ApiKey { raw, token })
+            .map(|token| Credential::ApiKey { token })
             .map_err(|error| invalid_credentials(error.code())),
     })
 }
@@ -310,6 +331,9 @@ pub fn authorize_detailed<'a>(
     let Some(account_id) = scope.account.as_deref().or(credential.account()) else {
         return deny(Denial::InvalidRequest { reason: "no_account" });
     };
+    if let Err(refused) = credential.fits_account(account_id) {
+        return refused.into_outcome();
+    }
     if let Some(detail) = detail.as_deref_mut() {
         detail.account = Some(account_id.to_owned());
     }
@@ -337,6 +361,9 @@ pub fn authorize_detailed<'a>(
         ..
     } = &route
     else {
+        if token_permissions.is_some() {
+            return deny(Denial::TokenRestricted);
+        }
         return Outcome::Allow {
             principal: Some(principal_label),
             account: Some(account.account().to_owned()),
@@ -466,6 +493,9 @@ pub fn authenticate_caller<'a>(
     let Some(account_id) = credential.account().or(account_hint) else {
         return Err(Denial::InvalidRequest { reason: "no_account" });
     };
+    if let Err(refused) = credential.fits_account(account_id) {
+        return Err(outcome_to_denial(refused.into_outcome()));
+    }
     let Some(account) = state.account(account_id) else {
         return Err(Denial::SnapshotUnavailable {
             account: account_id.to_owned(),
@@ -494,7 +524,7 @@ fn authenticate<'acc>(
     now: i64,
 ) -> Result<(PrincipalId, Option<&'acc PermissionSet>), Refused> {
     match credential {
-        Credential::ApiKey { raw, token } => api_key_principal(state, account, raw, token, now),
+        Credential::ApiKey { token } => api_key_principal(state, account, token, now),
         Credential::Jwt(Err(failure)) => Err(jwt_refusal(failure)),
         Credential::Jwt(Ok(identity)) => principal_in(account, identity)
             .map(|principal| (principal, None))
@@ -506,6 +536,8 @@ fn authenticate<'acc>(
 enum Refused {
     /// Refused with this reason code.
     Invalid(&'static str),
+    /// Too many slow secret checks are running.
+    Busy,
     /// A JWT names a signing key not published yet.
     UnknownSigningKey { issuer: usize, kid: Option<Box<str>> },
 }
@@ -514,6 +546,7 @@ impl Refused {
     fn into_outcome(self) -> Outcome {
         match self {
             Self::Invalid(reason) => invalid_credentials(reason),
+            Self::Busy => deny(Denial::VerificationBusy),
             Self::UnknownSigningKey { issuer, kid } => deny(Denial::UnknownSigningKey { issuer, kid }),
         }
     }
@@ -532,30 +565,23 @@ fn jwt_refusal(failure: &JwtFailure) -> Refused {
 fn api_key_principal<'acc>(
     state: &State,
     account: &'acc CompiledAccount,
-    raw: &str,
     token: &ParsedToken<'_>,
     now: i64,
 ) -> Result<(PrincipalId, Option<&'acc PermissionSet>), Refused> {
     let node = check_token(account, token, now).map_err(|error| Refused::Invalid(error.code()))?;
-    let digest: [u8; 32] = Sha256::digest(raw.as_bytes()).into();
-    let cached = state
-        .token_cache()
-        .get(&digest)
-        .is_some_and(|v| v.account_version == account.version() && *v.token_id == *token.id);
-    state.metrics().token_cache_lookup("api_key", cached);
-    if !cached {
-        if !verify_without_stalling_the_runtime(&node.secret_hash, token.secret) {
-            return Err(Refused::Invalid(TokenError::SecretMismatch.code()));
-        }
-        state.token_cache().insert(
-            digest,
-            VerifiedToken {
-                account_version: account.version(),
-                token_id: token.id.into(),
-            },
-        );
+    let checked = state.token_cache().check(
+        account.account(),
+        token.id,
+        token.secret,
+        &node.secret_hash,
+        verify_without_stalling_the_runtime,
+    );
+    state.metrics().token_cache_lookup("api_key", checked.cache_hit);
+    match checked.result {
+        SecretCheck::Valid => Ok((node.principal, node.permissions.as_ref())),
+        SecretCheck::Invalid => Err(Refused::Invalid(TokenError::SecretMismatch.code())),
+        SecretCheck::Busy => Err(Refused::Busy),
     }
-    Ok((node.principal, node.permissions.as_ref()))
 }
 
 fn failed_check(

@@ -30,10 +30,12 @@ pub mod detail;
 pub mod observe;
 pub mod response;
 pub mod snapshots;
+pub mod verified_tokens;
 
 pub use authorize::{Denial, FailedCheck, Outcome, Request, authorize};
 pub use detail::Detail;
 pub use snapshots::{DEMO_SNAPSHOT_YAML, SnapshotLoader, SnapshotSource};
+pub use verified_tokens::{VerifiedToken, VerifiedTokens};
 
 /// How long a verified token stays in the cache.
 pub const TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -83,21 +85,12 @@ pub enum ServeError {
     Http(std::io::Error),
 }
 
-/// A verified token: the version of the account it was verified against and its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedToken {
-    /// The account version at verification time; another version means verify again.
-    pub account_version: u64,
-    /// The token's `<token-id>`.
-    pub token_id: Box<str>,
-}
-
 /// Everything a check reads, shared by all requests.
 pub struct State {
     accounts: ArcSwap<HashMap<String, Arc<CompiledAccount>>>,
     routes: Arc<RouteTable>,
-    /// Verified tokens keyed by the SHA-256 digest of the token string (never the token).
-    tokens: moka::sync::Cache<[u8; 32], VerifiedToken>,
+    /// Verified API tokens, bound to account, token id and stored hash (never the token).
+    tokens: VerifiedTokens,
     loader: Mutex<SnapshotLoader>,
     /// The control-plane source, when accounts come from one (then `accounts` stays empty).
     remote: Option<ControlPlaneSource>,
@@ -187,10 +180,11 @@ impl State {
         let state = Self {
             accounts: ArcSwap::from_pointee(HashMap::new()),
             routes: Arc::new(table),
-            tokens: moka::sync::Cache::builder()
-                .max_capacity(options.token_cache_capacity)
-                .time_to_live(options.token_ttl)
-                .build(),
+            tokens: VerifiedTokens::new(
+                options.token_cache_capacity,
+                options.token_ttl,
+                verified_tokens::default_slow_limit(),
+            ),
             loader: Mutex::new(loader),
             remote,
             jwt,
@@ -326,7 +320,7 @@ impl State {
     }
 
     /// The verified-token cache.
-    pub fn token_cache(&self) -> &moka::sync::Cache<[u8; 32], VerifiedToken> {
+    pub fn token_cache(&self) -> &VerifiedTokens {
         &self.tokens
     }
 

@@ -74,6 +74,16 @@ pub fn denial_response(denial: &Denial, decision_id: &str) -> DenialResponse {
             ),
         ),
         Denial::NoRoute => (403, "NO_ROUTE", "No route matches the request".to_owned()),
+        Denial::TokenRestricted => (
+            403,
+            "NG_ACCESS_DENIED",
+            "The API token's permissions do not cover this request".to_owned(),
+        ),
+        Denial::VerificationBusy => (
+            503,
+            "SERVICE_UNAVAILABLE",
+            "Too many credentials are being verified; retry shortly".to_owned(),
+        ),
         Denial::InvalidRequest { .. } => (400, "INVALID_REQUEST", "Malformed request".to_owned()),
         Denial::SnapshotUnavailable { .. } => (
             503,

@@ -27,9 +27,9 @@ pub enum SnapshotSource {
     ControlPlane(crate::snapshot::RemoteOptions),
 }
 
-/// What was seen of one file at the last poll.
+/// What was seen of one file at the last poll (shared with the control plane's folder scan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
+pub(crate) struct Fingerprint {
     modified: Option<SystemTime>,
     len: u64,
 }
@@ -186,15 +186,21 @@ fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
     })
 }
 
-fn list_files(path: &Path) -> std::io::Result<Vec<(PathBuf, Fingerprint)>> {
+/// The snapshot files of `path` (itself, or the `.yaml`/`.yml`/`.json` files of a folder), sorted,
+/// with their fingerprints. A file that vanishes between listing and stat (an editor's rename) is
+/// skipped this round.
+pub(crate) fn list_files(path: &Path) -> std::io::Result<Vec<(PathBuf, Fingerprint)>> {
     if !std::fs::metadata(path)?.is_dir() {
         return Ok(vec![(path.to_path_buf(), fingerprint(path)?)]);
     }
     let mut files = Vec::new();
     for entry in std::fs::read_dir(path)? {
         let file = entry?.path();
-        if is_snapshot_file(&file) && file.is_file() {
-            files.push((file.clone(), fingerprint(&file)?));
+        if is_snapshot_file(&file)
+            && file.is_file()
+            && let Ok(fp) = fingerprint(&file)
+        {
+            files.push((file, fp));
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));

@@ -169,6 +169,19 @@ pub fn render(state: &State) -> String {
         "Verified-token cache lookups by credential kind and result",
         caches,
     );
+    let slow = state.token_cache().slow_check_counts();
+    counter(
+        &mut now,
+        "bcrypt_checks",
+        "bcrypt secret checks computed (refused secrets are remembered briefly and not hashed again)",
+        slow.runs,
+    );
+    counter(
+        &mut now,
+        "bcrypt_busy",
+        "API-key checks answered 503 because the bound on concurrent bcrypt checks was reached",
+        slow.busy,
+    );
     if let Some(jwt) = state.jwt() {
         let stats = jwt.store().stats();
         let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
