@@ -83,6 +83,7 @@ async fn control_plane(dir: &std::path::Path) -> String {
         catalog: Arc::new(Catalog::embedded().unwrap()),
         tls: None,
         scan_interval: SCAN_INTERVAL,
+        max_snapshot_bytes: scopegate::control_plane::DEFAULT_MAX_SNAPSHOT_BYTES,
     };
     tokio::spawn(scopegate::control_plane::run_on(
         listener,

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::cli::{InputError, load_catalog};
-use crate::control_plane::{Options, SCAN_INTERVAL, TlsFiles};
+use crate::config::is_loopback_host;
+use crate::control_plane::{DEFAULT_MAX_SNAPSHOT_BYTES, Options, SCAN_INTERVAL, TlsFiles};
 
 /// Arguments of `control-plane`.
 #[derive(Debug, Args)]
@@ -30,10 +31,43 @@ pub struct ControlPlaneArgs {
     /// A permission catalog replacing the embedded one (snapshots are validated against it).
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+    /// The largest snapshot message sent, in bytes (a 100,000-assignment account is ~11 MB).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SNAPSHOT_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_snapshot_bytes: usize,
+    /// Listen on an address that is not loopback without TLS and client certificates: anyone who
+    /// reaches the port reads every account's snapshot, and anyone on the path can forge one.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Refuses a listen address that is not loopback unless TLS with client certificates is on or
+/// `--insecure` is given: a snapshot is the policy, token hashes included.
+fn check_exposure(args: &ControlPlaneArgs) -> Result<(), InputError> {
+    let mutual_tls = args.tls_cert.is_some() && args.client_ca.is_some();
+    if mutual_tls || args.insecure {
+        return Ok(());
+    }
+    let host = match args.listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().to_string(),
+        Err(_) => args
+            .listen
+            .rsplit_once(':')
+            .map_or(args.listen.as_str(), |(host, _)| host)
+            .to_owned(),
+    };
+    if is_loopback_host(&host) {
+        return Ok(());
+    }
+    Err(InputError(format!(
+        "refusing to serve snapshots on `{}` (not loopback) without mutual TLS: give --tls-cert, --tls-key and --client-ca, or --insecure to serve them to anyone who reaches the port",
+        args.listen
+    )))
 }
 
 /// Runs the control plane until SIGINT or SIGTERM.
 pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
+    check_exposure(args)?;
     crate::cli::init_logging();
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
@@ -48,6 +82,7 @@ pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
         catalog: load_catalog(args.catalog.as_deref())?,
         tls,
         scan_interval: SCAN_INTERVAL,
+        max_snapshot_bytes: args.max_snapshot_bytes,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

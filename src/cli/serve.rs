@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// configuration's `snapshot.control_plane.url`.
     #[arg(long, value_name = "URL")]
     pub control_plane: Option<String>,
+    /// Accept a plaintext `http://` control plane whose host is not loopback (as
+    /// `snapshot.control_plane.insecure: true`): its snapshots can then be read and forged on the path.
+    #[arg(long)]
+    pub control_plane_insecure: bool,
     /// A route-table file; default: the embedded Harness table.
     #[arg(long)]
     pub routes: Option<PathBuf>,
@@ -157,6 +161,9 @@ fn snapshot_source(args: &ServeArgs, config: &Config) -> Result<SnapshotSource, 
         ca: remote.ca,
         identity: remote.cert.zip(remote.key),
         preload: remote.accounts,
+        insecure: remote.insecure || args.control_plane_insecure,
+        max_snapshot_bytes: usize::try_from(remote.max_snapshot_bytes)
+            .map_err(|_| InputError("`snapshot.control_plane.max_snapshot_bytes` is too large".to_owned()))?,
         cache_dir: config.snapshot.cache_dir.clone(),
         max_accounts: config.cache.accounts,
         account_idle: duration("cache.account_idle", &config.cache.account_idle)?,

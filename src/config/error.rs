@@ -83,6 +83,14 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A plaintext control-plane url to a host that is not loopback, without `insecure: true`.
+    #[error(
+        "`snapshot.control_plane.url`: `{0}` is plaintext to a host that is not loopback: use `https://` with a client certificate (`cert`, `key`), or set `insecure: true` to accept unauthenticated snapshots"
+    )]
+    PlaintextControlPlane(String),
+    /// `snapshot.control_plane.max_snapshot_bytes` is zero or too large for this platform.
+    #[error("`snapshot.control_plane.max_snapshot_bytes`: `{0}` is not a usable size in bytes")]
+    MaxSnapshotBytes(u64),
     /// A JWT issuer needs exactly one key source.
     #[error("`{field}`: set exactly one of `jwks_url`, `keys` and `discovery: true`")]
     JwtKeys {

@@ -146,7 +146,18 @@ pub struct ControlPlane {
     pub accounts: Vec<String>,
     /// How long a request waits for its account's first load before 503; default: `150ms`.
     pub load_timeout: String,
+    /// Allow a plaintext (`http://`) `url` whose host is not loopback: snapshots (the policy, token
+    /// hashes included) then cross the network unauthenticated and can be forged on the path;
+    /// default: `false` (such a url is refused at start).
+    pub insecure: bool,
+    /// The largest snapshot message accepted, in bytes; a bigger one is refused (logged) and the
+    /// version in force is kept; default: 64 MiB (a 100,000-assignment account is ~11 MB).
+    pub max_snapshot_bytes: u64,
 }
+
+/// The default of `snapshot.control_plane.max_snapshot_bytes`: 64 MiB, six times the largest
+/// account measured (100,000 assignments, ~11 MB).
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for ControlPlane {
     fn default() -> Self {
@@ -157,6 +168,8 @@ impl Default for ControlPlane {
             key: None,
             accounts: Vec::new(),
             load_timeout: "150ms".to_owned(),
+            insecure: false,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
         }
     }
 }
@@ -283,6 +296,29 @@ pub(crate) fn is_url(text: &str) -> bool {
         .any(|scheme| text.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
 }
 
+/// Whether `host` (a URL's or a listen address's host, IPv6 with or without brackets) is a loopback
+/// address or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `url` is plaintext (`http://`) to a host that is not loopback: such a control plane is
+/// unauthenticated and its snapshots can be read and forged on the path.
+pub fn is_plaintext_remote(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    !is_loopback_host(host)
+}
+
 impl Config {
     /// Reads and parses `path`: JSON when it ends in `.json`, YAML otherwise. Does not validate.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
@@ -371,6 +407,12 @@ impl Config {
                 if let Some(path) = path {
                     empty(&format!("snapshot.control_plane.{field}"), path, &mut errors);
                 }
+            }
+            if !cp.insecure && is_plaintext_remote(&cp.url) {
+                errors.push(ConfigError::PlaintextControlPlane(cp.url.clone()));
+            }
+            if cp.max_snapshot_bytes == 0 || usize::try_from(cp.max_snapshot_bytes).is_err() {
+                errors.push(ConfigError::MaxSnapshotBytes(cp.max_snapshot_bytes));
             }
             if cp.cert.is_some() != cp.key.is_some() {
                 errors.push(ConfigError::ClientCertPair);

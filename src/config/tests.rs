@@ -199,3 +199,32 @@ fn control_plane_settings_are_checked() {
         ]
     );
 }
+
+#[test]
+fn a_plaintext_control_plane_off_loopback_needs_insecure() {
+    let check = |cp: &str| {
+        let text = format!("snapshot: {{control_plane: {cp}}}\n");
+        Config::parse(&text, false).unwrap().validate()
+    };
+    let refused = check("{url: \"http://scopegate-control-plane:9300\"}").unwrap_err();
+    assert!(
+        matches!(&refused.0[..], [ConfigError::PlaintextControlPlane(url)] if url == "http://scopegate-control-plane:9300"),
+        "{refused}"
+    );
+    assert!(check("{url: \"http://10.1.2.3:9300\"}").is_err());
+    assert!(check("{url: \"http://user@[2001:db8::1]:9300/\"}").is_err());
+    assert_eq!(
+        check("{url: \"http://scopegate-control-plane:9300\", insecure: true}"),
+        Ok(())
+    );
+    for url in [
+        "http://127.0.0.1:9300",
+        "http://127.9.9.9",
+        "http://[::1]:9300",
+        "http://localhost:9300",
+        "https://cp:9300",
+    ] {
+        assert_eq!(check(&format!("{{url: \"{url}\"}}")), Ok(()), "{url}");
+    }
+    assert!(check("{url: \"https://cp:9300\", max_snapshot_bytes: 0}").is_err());
+}

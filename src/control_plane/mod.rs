@@ -29,8 +29,8 @@ pub use tls::{TlsError, TlsFiles};
 
 /// How often the source folder is rescanned.
 pub const SCAN_INTERVAL: Duration = Duration::from_millis(250);
-/// The largest message sent (a 100,000-assignment account is ~10 MB).
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// The default largest snapshot message sent: 64 MiB (a 100,000-assignment account is ~11 MB).
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: usize = 64 * 1024 * 1024;
 /// The gRPC service name reported by health.
 pub const SERVICE_NAME: &str = "scopegate.v1.SnapshotService";
 
@@ -72,6 +72,9 @@ pub struct Options {
     pub tls: Option<TlsFiles>,
     /// How often the folder is rescanned.
     pub scan_interval: Duration,
+    /// The largest snapshot message sent; a Watch or Get of a bigger one fails (sidecars keep the
+    /// version they hold).
+    pub max_snapshot_bytes: usize,
 }
 
 /// The tonic `SnapshotService` over a [`Store`].
@@ -171,7 +174,7 @@ pub async fn run_on(
         })
     };
     let service = SnapshotServiceServer::new(Service::new(Arc::clone(&store)))
-        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(options.max_snapshot_bytes.max(1))
         .max_decoding_message_size(64 * 1024);
     let router = tonic::transport::Server::builder()
         .add_service(health)

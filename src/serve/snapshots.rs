@@ -17,6 +17,8 @@ use crate::rbac::{Catalog, CompiledAccount, compile};
 pub const DEMO_SNAPSHOT_YAML: &str = include_str!("../../deploy/examples/snapshots/demo.yaml");
 
 /// Where account snapshots come from.
+// Built once at start: the size of the control-plane options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotSource {
     /// The embedded demo snapshot; never reloaded.

@@ -10,6 +10,12 @@
 //! control plane cannot be reached the last-known-good copy is served. Idle slots are evicted after
 //! `account_idle` (at most `max_accounts` are held); dropping a slot aborts its task. Accounts
 //! named in `preload` are loaded at start, never evicted, and make up readiness.
+//!
+//! Request-driven names are untrusted: a slot waits in a separate bounded `pending` cache until
+//! its first snapshot is published, and only then joins the loaded accounts, so names that never
+//! load cannot evict an account that did. A name the control plane answers NOT_FOUND for ends its
+//! task at once and is remembered in a bounded negative cache for `unknown_ttl`: asking again within
+//! that time costs no control-plane call and no task.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,8 +31,8 @@ use crate::snapshot::{AccountStats, SnapshotStats};
 
 /// The longest account identifier looked up (a longer one is unavailable without a fetch).
 pub const MAX_ACCOUNT_LEN: usize = 256;
-/// The largest snapshot message accepted (a 100,000-assignment account is ~10 MB).
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// The default largest snapshot message accepted: 64 MiB (a 100,000-assignment account is ~11 MB).
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: usize = 64 * 1024 * 1024;
 /// The longest `account_idle` honoured (moka refuses absurd durations).
 const MAX_IDLE: Duration = Duration::from_secs(10 * 365 * 86_400);
 
@@ -53,6 +59,15 @@ pub struct RemoteOptions {
     pub backoff_min: Duration,
     /// The longest reconnect delay.
     pub backoff_max: Duration,
+    /// Accept a plaintext `http://` url whose host is not loopback (see
+    /// [`crate::config::is_plaintext_remote`]); otherwise [`ControlPlaneSource::new`] refuses it.
+    pub insecure: bool,
+    /// The largest snapshot message accepted; a bigger one is refused and the version in force kept.
+    pub max_snapshot_bytes: usize,
+    /// How long a name the control plane does not know is answered "unavailable" without asking.
+    pub unknown_ttl: Duration,
+    /// Unknown names remembered at most (the oldest are forgotten first).
+    pub max_unknown: u64,
 }
 
 impl Default for RemoteOptions {
@@ -68,6 +83,10 @@ impl Default for RemoteOptions {
             load_timeout: Duration::from_millis(150),
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
+            insecure: false,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
+            unknown_ttl: Duration::from_secs(10),
+            max_unknown: 10_000,
         }
     }
 }
@@ -83,6 +102,11 @@ pub enum SourceError {
         /// What is wrong with it.
         message: String,
     },
+    /// A plaintext url to a host that is not loopback, without `insecure`.
+    #[error(
+        "control plane url `{0}` is plaintext to a host that is not loopback: use https:// with a client certificate, or allow it explicitly (`snapshot.control_plane.insecure: true`, `--control-plane-insecure`)"
+    )]
+    Plaintext(String),
     /// A TLS file cannot be read.
     #[error("cannot read `{path}`: {source}")]
     Read {
@@ -112,6 +136,8 @@ impl Drop for Slot {
 pub struct ControlPlaneSource {
     ctx: Arc<Context>,
     slots: moka::sync::Cache<String, Arc<Slot>>,
+    pending: moka::sync::Cache<String, Arc<Slot>>,
+    unknown: moka::sync::Cache<String, ()>,
     preload: Vec<String>,
     pinned: OnceLock<HashMap<String, Arc<Slot>>>,
     load_timeout: Duration,
@@ -130,6 +156,9 @@ fn endpoint(options: &RemoteOptions) -> Result<Endpoint, SourceError> {
         url: options.url.clone(),
         message,
     };
+    if !options.insecure && crate::config::is_plaintext_remote(&options.url) {
+        return Err(SourceError::Plaintext(options.url.clone()));
+    }
     let mut endpoint = Endpoint::from_shared(options.url.clone())
         .map_err(|e| url_error(e.to_string()))?
         .connect_timeout(Duration::from_secs(2))
@@ -161,6 +190,7 @@ impl ControlPlaneSource {
             catalog,
             cache_dir: options.cache_dir.clone(),
             backoff: (options.backoff_min, options.backoff_max),
+            max_snapshot_bytes: options.max_snapshot_bytes.max(1),
             counters: Counters::default(),
         });
         let evicted = Arc::clone(&ctx);
@@ -173,9 +203,20 @@ impl ControlPlaneSource {
                 tracing::debug!(account = %account, ?cause, "account dropped from the cache");
             })
             .build();
+        // Names not loaded yet: a pool of their own, so they never push a loaded account out.
+        let pending = moka::sync::Cache::builder()
+            .max_capacity(options.max_accounts.max(1))
+            .time_to_idle(options.account_idle.min(MAX_IDLE))
+            .build();
+        let unknown = moka::sync::Cache::builder()
+            .max_capacity(options.max_unknown.max(1))
+            .time_to_live(options.unknown_ttl.min(MAX_IDLE))
+            .build();
         Ok(Self {
             ctx,
             slots,
+            pending,
+            unknown,
             preload: options.preload.clone(),
             pinned: OnceLock::new(),
             load_timeout: options.load_timeout,
@@ -192,26 +233,34 @@ impl ControlPlaneSource {
         let pinned = self
             .preload
             .iter()
-            .map(|account| (account.clone(), Arc::new(self.new_slot(account))))
+            .map(|account| (account.clone(), Arc::new(self.new_slot(account, true))))
             .collect();
         let _ = self.pinned.set(pinned);
-        let slots = self.slots.clone();
+        let caches = (self.slots.clone(), self.pending.clone(), self.unknown.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tick.tick().await;
-                let slots = slots.clone();
-                let _ = tokio::task::spawn_blocking(move || slots.run_pending_tasks()).await;
+                let caches = caches.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    caches.0.run_pending_tasks();
+                    caches.1.run_pending_tasks();
+                    caches.2.run_pending_tasks();
+                })
+                .await;
             }
         });
     }
 
-    fn new_slot(&self, account: &str) -> Slot {
+    /// A slot and its Watch task; `pinned` slots (preloaded) keep asking about an account the
+    /// control plane does not know, request-driven ones give up at the first NOT_FOUND.
+    fn new_slot(&self, account: &str, pinned: bool) -> Slot {
         let shared = Arc::new(Shared::new());
         let task = tokio::spawn(watch_account(
             Arc::clone(&self.ctx),
             Arc::clone(&shared),
             account.to_owned(),
+            pinned,
         ));
         Slot {
             shared,
@@ -223,7 +272,20 @@ impl ControlPlaneSource {
         if let Some(slot) = self.pinned.get().and_then(|p| p.get(account)) {
             return Some(Arc::clone(slot));
         }
-        self.slots.get(account)
+        if let Some(slot) = self.slots.get(account) {
+            return Some(slot);
+        }
+        let slot = self.pending.get(account)?;
+        if slot.shared.account.load().is_some() {
+            self.promote(account, &slot);
+        }
+        Some(slot)
+    }
+
+    /// Moves a pending slot that published its first snapshot to the loaded accounts.
+    fn promote(&self, account: &str, slot: &Arc<Slot>) {
+        self.slots.insert(account.to_owned(), Arc::clone(slot));
+        self.pending.invalidate(account);
     }
 
     /// The published account, if loaded (the hot path: a cache lookup, no I/O).
@@ -238,15 +300,36 @@ impl ControlPlaneSource {
             return false;
         }
         self.start();
+        if self.unknown.contains_key(account) {
+            return false;
+        }
         let slot = match self.slot(account) {
             Some(slot) => slot,
             None => self
-                .slots
-                .get_with(account.to_owned(), || Arc::new(self.new_slot(account))),
+                .pending
+                .get_with(account.to_owned(), || Arc::new(self.new_slot(account, false))),
         };
         let mut state = slot.shared.state.subscribe();
         let settled = tokio::time::timeout(self.load_timeout, state.wait_for(|s| *s != LoadState::Loading));
-        matches!(settled.await, Ok(Ok(s)) if *s == LoadState::Loaded)
+        let settled = match settled.await {
+            Ok(Ok(state)) => *state,
+            _ => LoadState::Loading,
+        };
+        match settled {
+            LoadState::Loaded => {
+                if self.pending.contains_key(account) {
+                    self.promote(account, &slot);
+                }
+                true
+            }
+            LoadState::Unknown => {
+                // Its task has ended; remember the answer instead of the slot.
+                self.unknown.insert(account.to_owned(), ());
+                self.pending.invalidate(account);
+                false
+            }
+            LoadState::Loading | LoadState::Unavailable => false,
+        }
     }
 
     /// Whether every preloaded account is available.
@@ -262,7 +345,12 @@ impl ControlPlaneSource {
         let now = Instant::now();
         let mut accounts: Vec<AccountStats> = Vec::new();
         let pinned = self.pinned.get().into_iter().flatten();
-        let cached: Vec<(String, Arc<Slot>)> = self.slots.iter().map(|(k, v)| ((*k).clone(), v)).collect();
+        let cached: Vec<(String, Arc<Slot>)> = self
+            .slots
+            .iter()
+            .chain(self.pending.iter())
+            .map(|(k, v)| ((*k).clone(), v))
+            .collect();
         for (account, slot) in pinned.map(|(k, v)| (k.clone(), Arc::clone(v))).chain(cached) {
             let Some(version) = slot.shared.version() else {
                 continue;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub mod backoff;
 pub mod control_plane;
+pub mod failure_log;
 pub mod last_known_good;
 mod watch;
 

@@ -1,6 +1,13 @@
 //! One account's Watch task and what it publishes: the stream to the control plane, applying each
 //! version (compiled off the async workers; a snapshot that fails to compile never replaces the valid
 //! one), last-known-good copies, reconnects with backoff and jitter, and the source's counters.
+//!
+//! The backoff is reset only when a snapshot from the stream is applied, not when a stream opens,
+//! so a control plane that breaks every stream right after opening it is retried ever more slowly;
+//! failures are warned about at most once per [`WARN_INTERVAL`](crate::snapshot::failure_log::WARN_INTERVAL).
+//! A snapshot larger than `max_snapshot_bytes`, at a reserved version ([`MIN_RESERVED_VERSION`] and
+//! up) or jumping more than [`MAX_VERSION_JUMP`] past the version in force is refused with an error
+//! logged, and the version in force is kept: one bad publish cannot pin an account forever.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,8 +22,28 @@ use crate::proto::WatchRequest;
 use crate::proto::snapshot_service_client::SnapshotServiceClient;
 use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Catalog, CompiledAccount, compile};
-use crate::snapshot::control_plane::MAX_MESSAGE_BYTES;
+use crate::snapshot::failure_log::FailureLog;
 use crate::snapshot::{Backoff, last_known_good};
+
+/// Versions from here up (the upper half of `u64`) are reserved and refused: a version near
+/// `u64::MAX` would leave no room for any later one.
+pub const MIN_RESERVED_VERSION: u64 = 1 << 63;
+/// The largest step forward from the version in force that is accepted (2^48: room for counters
+/// and millisecond timestamps; a bigger jump is refused as a mistaken publish).
+pub const MAX_VERSION_JUMP: u64 = 1 << 48;
+
+/// Why a version is refused before it is compiled, if it is.
+fn absurd_version(current: Option<u64>, version: u64) -> Option<&'static str> {
+    if version >= MIN_RESERVED_VERSION {
+        return Some("the version is in the reserved range (2^63 and up)");
+    }
+    match current {
+        Some(current) if version.saturating_sub(current) > MAX_VERSION_JUMP => {
+            Some("the version jumps more than 2^48 past the version in force")
+        }
+        _ => None,
+    }
+}
 
 /// Where an account's slot stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +54,8 @@ pub(super) enum LoadState {
     Loaded,
     /// The first attempt failed and nothing is published: requests fail at once.
     Unavailable,
+    /// The control plane has no such account and nothing is published: the task has ended.
+    Unknown,
 }
 
 /// What one account's slot publishes, shared by the slot and its Watch task.
@@ -91,6 +120,7 @@ pub(super) struct Context {
     pub(super) catalog: Arc<Catalog>,
     pub(super) cache_dir: Option<PathBuf>,
     pub(super) backoff: (Duration, Duration),
+    pub(super) max_snapshot_bytes: usize,
     pub(super) counters: Counters,
 }
 
@@ -100,16 +130,29 @@ impl Context {
     }
 
     /// Compiles `snapshot` off the async workers and publishes it when it is newer than the version
-    /// in force and valid; a control-plane snapshot is then saved as last-known-good.
-    async fn apply(&self, shared: &Shared, account: &str, snapshot: AccountSnapshot, save: bool) {
+    /// in force and valid; a control-plane snapshot is then saved as last-known-good. Returns
+    /// whether it was published.
+    async fn apply(&self, shared: &Shared, account: &str, snapshot: AccountSnapshot, save: bool) -> bool {
         let current = shared.version();
         if current.is_some_and(|c| snapshot.version <= c) {
-            return;
+            return false;
         }
         if snapshot.account != account {
             self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(account, "snapshot of another account received; ignored");
-            return;
+            return false;
+        }
+        if let Some(reason) = absurd_version(current, snapshot.version) {
+            self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                account,
+                version = snapshot.version,
+                current,
+                reason,
+                "snapshot version refused; keeping the version in force"
+            );
+            shared.mark_unavailable();
+            return false;
         }
         let catalog = Arc::clone(&self.catalog);
         let compiled = tokio::task::spawn_blocking(move || {
@@ -118,7 +161,7 @@ impl Context {
         })
         .await;
         let Ok((snapshot, compiled)) = compiled else {
-            return;
+            return false;
         };
         match compiled {
             Ok(compiled) => {
@@ -132,11 +175,13 @@ impl Context {
                         tracing::warn!(account, %error, "cannot write the last-known-good copy");
                     }
                 }
+                true
             }
             Err(error) => {
                 self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(account, %error, "snapshot rejected; keeping the valid version");
                 shared.mark_unavailable();
+                false
             }
         }
     }
@@ -156,13 +201,39 @@ impl Context {
     }
 }
 
-/// One account's Watch loop; runs until its slot is dropped (the task is aborted).
-pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, account: String) {
+/// Logs one failure of `account`'s Watch loop: a warning when `log` says one is due, else debug.
+fn log_failure(log: &mut FailureLog, account: &str, status: &tonic::Status, what: &'static str) {
+    let too_large = status.code() == tonic::Code::OutOfRange;
+    match log.failure(Instant::now()) {
+        Some(_) if too_large => tracing::error!(
+            account,
+            message = status.message(),
+            "snapshot larger than max_snapshot_bytes refused; keeping the version in force"
+        ),
+        Some(suppressed) => tracing::warn!(
+            account,
+            code = ?status.code(),
+            message = status.message(),
+            suppressed,
+            "{what}; retrying with backoff"
+        ),
+        None => tracing::debug!(account, code = ?status.code(), message = status.message(), "{what}"),
+    }
+}
+
+/// One account's Watch loop; runs until its slot is dropped (the task is aborted) or, unless
+/// `retry_unknown`, until the control plane says it has no such account while nothing is published.
+pub(super) async fn watch_account(
+    ctx: Arc<Context>,
+    shared: Arc<Shared>,
+    account: String,
+    retry_unknown: bool,
+) {
     ctx.counters.watch_streams.fetch_add(1, Ordering::Relaxed);
     let _gauge = StreamGauge(Arc::clone(&ctx));
     let mut last_known_good = ctx.read_last_known_good(&account).await;
     let mut backoff = Backoff::new(ctx.backoff.0, ctx.backoff.1);
-    let mut failing = false;
+    let mut failures = FailureLog::default();
     let mut first = true;
     loop {
         if !first {
@@ -174,18 +245,13 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
             .or(last_known_good.as_ref().map(|s| s.version))
             .unwrap_or(0);
         let mut client =
-            SnapshotServiceClient::new(ctx.channel()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+            SnapshotServiceClient::new(ctx.channel()).max_decoding_message_size(ctx.max_snapshot_bytes);
         let request = WatchRequest {
             account: account.clone(),
             known_version,
         };
         let unknown = match client.watch(request).await {
             Ok(response) => {
-                if failing {
-                    tracing::info!(account, "control plane reachable again");
-                }
-                failing = false;
-                backoff.reset();
                 // The control plane sends at once anything newer than the copy we hold, so the copy
                 // is current until then.
                 if let Some(snapshot) = last_known_good.take() {
@@ -195,16 +261,28 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
                 loop {
                     match stream.message().await {
                         Ok(Some(message)) => {
-                            if let Some(snapshot) = message.snapshot {
-                                ctx.apply(&shared, &account, snapshot, true).await;
+                            let Some(snapshot) = message.snapshot else {
+                                continue;
+                            };
+                            if ctx.apply(&shared, &account, snapshot, true).await {
+                                // Only a snapshot applied proves the control plane works: a stream
+                                // that opens and breaks at once keeps backing off.
+                                backoff.reset();
+                                if failures.recovered() {
+                                    tracing::info!(account, "control plane reachable again");
+                                }
                             }
                         }
                         Ok(None) => {
-                            tracing::info!(account, "watch stream ended by the control plane");
+                            tracing::debug!(account, "watch stream ended by the control plane");
                             break;
                         }
                         Err(status) => {
-                            tracing::warn!(account, code = ?status.code(), "watch stream broken");
+                            if status.code() == tonic::Code::OutOfRange {
+                                ctx.counters.load_failures.fetch_add(1, Ordering::Relaxed);
+                                shared.mark_unavailable();
+                            }
+                            log_failure(&mut failures, &account, &status, "watch stream broken");
                             break;
                         }
                     }
@@ -217,15 +295,14 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
                 if unknown {
                     // Request-driven (any account a request names): not worth a warning.
                     tracing::debug!(account, "the control plane has no such account");
-                } else if !failing {
-                    tracing::warn!(
-                        account,
-                        code = ?status.code(),
-                        message = status.message(),
-                        "cannot watch the account on the control plane; retrying with backoff"
+                } else {
+                    log_failure(
+                        &mut failures,
+                        &account,
+                        &status,
+                        "cannot watch the account on the control plane",
                     );
                 }
-                failing = true;
                 if let Some(snapshot) = last_known_good.take() {
                     tracing::info!(
                         account,
@@ -233,6 +310,11 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
                         "serving the last-known-good copy"
                     );
                     ctx.apply(&shared, &account, snapshot, false).await;
+                }
+                if unknown && !retry_unknown && shared.account.load().is_none() {
+                    // Remembered by the source's negative cache; no task lingers per unknown name.
+                    shared.state.send_replace(LoadState::Unknown);
+                    return;
                 }
                 shared.mark_unavailable();
                 unknown
@@ -246,5 +328,22 @@ pub(super) async fn watch_account(ctx: Arc<Context>, shared: Arc<Shared>, accoun
             delay
         };
         tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_versions_are_refused() {
+        assert_eq!(absurd_version(None, 1), None);
+        assert_eq!(absurd_version(None, 1_700_000_000_000), None);
+        assert_eq!(absurd_version(Some(7), 8), None);
+        assert_eq!(absurd_version(Some(7), 7 + MAX_VERSION_JUMP), None);
+        assert!(absurd_version(Some(7), 8 + MAX_VERSION_JUMP).is_some());
+        assert!(absurd_version(None, u64::MAX).is_some());
+        assert!(absurd_version(Some(1), u64::MAX).is_some());
+        assert!(absurd_version(None, MIN_RESERVED_VERSION).is_some());
     }
 }
