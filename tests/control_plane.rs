@@ -480,7 +480,8 @@ async fn the_http_front_ends_load_an_account_on_first_use_too() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     http.stop().await;
 
-    let http = http::HttpServer::start(sidecar(remote(&cp.url())), Default::default()).await;
+    let admin = scopegate::http::HttpOptions::admin();
+    let http = http::HttpServer::start(sidecar(remote(&cp.url())), admin).await;
     let body = serde_json::json!({"permissions": [{
         "resourceScope": {"accountIdentifier": "acme", "orgIdentifier": "eng", "projectIdentifier": "payments"},
         "resourceType": "PIPELINE", "resourceIdentifier": "deploy_prod", "permission": "core_pipeline_execute"}]});

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use scopegate::config::{Config, DEFAULT_CONTROL_PLANE_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT};
+use scopegate::config::{
+    Config, DEFAULT_ADMIN_PORT, DEFAULT_CONTROL_PLANE_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT,
+};
 use scopegate::envoy::{ACCOUNT_HEADER, DECISION_ID_HEADER, PRINCIPAL_HEADER};
 use serde_yaml_ng::Value;
 
@@ -25,8 +27,13 @@ fn the_crate_defaults_are_the_documented_ports() {
         socket(&format!("127.0.0.1:{DEFAULT_GRPC_PORT}"))
     );
     assert_eq!(
-        (DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_CONTROL_PLANE_PORT),
-        (9191, 9192, 9300)
+        (
+            DEFAULT_GRPC_PORT,
+            DEFAULT_HTTP_PORT,
+            DEFAULT_ADMIN_PORT,
+            DEFAULT_CONTROL_PLANE_PORT
+        ),
+        (9191, 9192, 9193, 9300)
     );
 }
 
@@ -36,9 +43,11 @@ fn scopegate_in_the_app_pod_listens_on_loopback_at_the_default_ports() {
     let grpc = socket(&config.listen.grpc);
     assert_eq!(grpc, socket(&Config::default().listen.grpc));
     assert!(grpc.ip().is_loopback());
-    let http = socket(config.listen.http.as_deref().unwrap());
-    assert!(http.ip().is_loopback());
-    assert_eq!(http.port(), DEFAULT_HTTP_PORT);
+    // health and metrics on the admin listener; no HTTP authz listener (Envoy asks over gRPC)
+    assert_eq!(config.listen.http, None);
+    let admin = socket(config.listen.admin.as_deref().unwrap());
+    assert!(admin.ip().is_loopback());
+    assert_eq!(admin.port(), DEFAULT_ADMIN_PORT);
 }
 
 #[test]
@@ -240,8 +249,8 @@ fn the_pod_wires_envoy_app_and_probes_consistently() {
     );
     let (app, _) = cluster(&envoy, "app");
     assert!(app.ip().is_loopback());
-    let (http, _) = cluster(&envoy, "scopegate_http");
-    assert_eq!(http.port(), DEFAULT_HTTP_PORT);
+    let (admin, _) = cluster(&envoy, "scopegate_admin");
+    assert_eq!(admin.port(), DEFAULT_ADMIN_PORT);
 
     // Every probe of the pod reaches a listener Envoy has, on a path it routes.
     let probe_paths: Vec<String> = routes(&hcm(&listener(&envoy, "probes")))
@@ -478,7 +487,7 @@ fn every_yaml_and_json_file_under_deploy_is_known_and_checked() {
             assert!(at(&envoy, "static_resources.listeners").is_some(), "{rel}");
         } else if under("deploy/routes/") || under("deploy/examples/snapshots/") {
             validate_with_cli(&path);
-        } else if under("deploy/loadtest/") || under("deploy/nginx/") {
+        } else if under("deploy/loadtest/") || under("deploy/nginx/") || under("deploy/traefik/") {
             docs(&path);
         } else {
             panic!("{rel}: no check knows this file: add one to tests/deploy_manifests.rs");

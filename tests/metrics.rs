@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-//! `GET /metrics`: served without authorization, OpenMetrics text that parses, and counters that
+//! `GET /metrics` on the admin listener: served without authorization, OpenMetrics text that parses, and counters that
 //! match the decisions made on both front ends.
 
 mod common;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::{ALICE, EXECUTE, Server, allowed, check, request};
 use http::{HttpServer, send};
-use scopegate::http::HttpOptions;
+use scopegate::http::{HttpOptions, HttpSource};
 use scopegate::serve::State;
 
 const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
@@ -37,7 +37,8 @@ fn parse(text: &str) -> HashMap<String, f64> {
 async fn metrics_count_decisions_latency_caches_snapshots_and_the_audit_queue() {
     let state = Arc::new(State::demo().unwrap());
     let grpc = Server::start(Arc::clone(&state)).await;
-    let http = HttpServer::start(Arc::clone(&state), HttpOptions::default()).await;
+    let http = HttpServer::start(Arc::clone(&state), HttpOptions::with_source(HttpSource::Nginx)).await;
+    let admin = HttpServer::start(Arc::clone(&state), HttpOptions::admin()).await;
     let mut client = grpc.client().await;
     for _ in 0..3 {
         let answer = check(
@@ -68,7 +69,7 @@ async fn metrics_count_decisions_latency_caches_snapshots_and_the_audit_queue() 
     ];
     assert_eq!(send(http.addr, "GET", "/", &missing, None).await.status, 401);
 
-    let reply = send(http.addr, "GET", "/metrics", &[], None).await;
+    let reply = send(admin.addr, "GET", "/metrics", &[], None).await;
     assert_eq!(
         reply.status, 200,
         "/metrics is not a request to authorize: {reply:?}"
@@ -140,5 +141,6 @@ async fn metrics_count_decisions_latency_caches_snapshots_and_the_audit_queue() 
         "no JWT issuers configured"
     );
     http.stop().await;
+    admin.stop().await;
     grpc.stop().await;
 }

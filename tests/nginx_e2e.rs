@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use http::{HttpServer, Reply, send};
-use scopegate::http::HttpOptions;
+use scopegate::http::{HttpOptions, HttpSource};
 use scopegate::serve::State;
 
 const DEPLOYED: &str = include_str!("../deploy/nginx/nginx.conf");
@@ -172,7 +172,11 @@ fn denial(reply: &Reply, status: u16, code: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_auth_request_allows_denies_and_strips_forged_identity() {
     let binary = nginx_binary();
-    let scopegate = HttpServer::start(Arc::new(State::demo().unwrap()), HttpOptions::default()).await;
+    let scopegate = HttpServer::start(
+        Arc::new(State::demo().unwrap()),
+        HttpOptions::with_source(HttpSource::Nginx),
+    )
+    .await;
     let (upstream, upstream_task) = echo_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let listen = free_port();
@@ -254,7 +258,59 @@ async fn nginx_auth_request_allows_denies_and_strips_forged_identity() {
     // A client path naming one of scopegate's own endpoints is decided, not answered by it.
     denial(&send(listen, "GET", "/healthz", &[], None).await, 403, "NO_ROUTE");
 
+    // Issue 10 item 2: Traefik's headers naming a public route change nothing behind nginx.
+    let forged = [
+        ("harness-account", "acme"),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/health"),
+    ];
+    let reply = send(listen, "POST", EXECUTE, &forged, None).await;
+    denial(&reply, 401, "MISSING_CREDENTIALS");
+    let forged = [("x-forwarded-method", "GET"), ("x-forwarded-uri", "/healthz")];
+    denial(
+        &send(listen, "POST", EXECUTE, &forged, None).await,
+        401,
+        "MISSING_CREDENTIALS",
+    );
+
+    // Issue 10 item 3: a raw byte outside visible ASCII in the URI (nginx passes it on in
+    // X-Original-URI) plus forged X-Forwarded-* is refused, never allowed without a credential.
+    for uri in [
+        b"/v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute\x80".as_slice(),
+        "/v1/orgs/eng/projects/payments/pipelines/d\u{e9}ploy/execute".as_bytes(),
+    ] {
+        let mut request = b"POST ".to_vec();
+        request.extend_from_slice(uri);
+        request.extend_from_slice(
+            b" HTTP/1.1\r\nhost: localhost\r\nharness-account: acme\r\nx-forwarded-method: GET\r\n\
+              x-forwarded-uri: /health\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        );
+        let (status, answer) = raw_request(listen, &request).await;
+        assert!(
+            !answer.contains("\"upstream\":true"),
+            "a non-ASCII URI reached the upstream without a credential:\n{answer}\n{}",
+            nginx.log()
+        );
+        assert!((400..500).contains(&status), "{status}: {answer}");
+        assert!(answer.contains("INVALID_REQUEST"), "{answer}");
+    }
+
     drop(nginx);
     upstream_task.abort();
     scopegate.stop().await;
+}
+
+/// Sends raw bytes (a request no HTTP client library would write) and reads the whole answer.
+async fn raw_request(at: SocketAddr, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("nginx did not answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
 }

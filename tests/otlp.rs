@@ -73,7 +73,7 @@ async fn check_spans_continue_the_callers_trace_and_reach_the_collector() {
     std::fs::write(
         &config,
         format!(
-            "listen: {{grpc: 127.0.0.1:0, http: 127.0.0.1:0}}\naudit: {{sink: \"off\"}}\ntelemetry: {{log_format: json, otlp_endpoint: \"{endpoint}\"}}\n"
+            "listen: {{grpc: 127.0.0.1:0, http: 127.0.0.1:0, http_source: nginx}}\naudit: {{sink: \"off\"}}\ntelemetry: {{log_format: json, otlp_endpoint: \"{endpoint}\"}}\n"
         ),
     )
     .unwrap();

@@ -66,14 +66,9 @@ impl Server {
         let reloader = tls.spawn_reloader();
         let (stop, stopped) = oneshot::channel::<()>();
         let state = Arc::new(State::demo().unwrap());
-        let task = tokio::spawn(run_all(
-            grpc,
-            Some((http, HttpOptions::default())),
-            state,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(run_all(grpc, Some((http, HttpOptions::admin())), state, async {
+            let _ = stopped.await;
+        }));
         Self {
             grpc: grpc_addr,
             http: http_addr,

@@ -1,6 +1,7 @@
 //! `scopegate serve`: the sidecar. With no options it runs the embedded demo (demo snapshot and
 //! default route table) on `127.0.0.1:9191`; `--http-listen` (or `listen.http`) adds the HTTP
-//! listener beside it; the configuration's `tls` puts both behind TLS. `--config FILE` reads the configuration file
+//! listener beside it (`--http-source` names the proxy in front), `--admin-listen` (or
+//! `listen.admin`) the admin listener; the configuration's `tls` puts both behind TLS. `--config FILE` reads the configuration file
 //! (formats.md "Server configuration"); command-line flags override its values.
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use clap::Args;
 use crate::audit::AuditLog;
 use crate::cli::InputError;
 use crate::config::{Config, ControlPlane, parse_duration};
-use crate::http::HttpOptions;
+use crate::http::{Endpoints, HttpOptions, HttpSource};
 use crate::jwks::JwtSettings;
 use crate::serve::{SnapshotSource, State, StateOptions};
 use crate::snapshot::RemoteOptions;
@@ -28,10 +29,20 @@ pub struct ServeArgs {
     /// `listen.grpc`, else `127.0.0.1:9191`.
     #[arg(long)]
     pub listen: Option<String>,
-    /// The HTTP listen address (HTTP-mode authz for nginx/Traefik/Envoy HTTP, `/authz/api/acl`,
-    /// `/healthz`, `/readyz`); default: the configuration's `listen.http`, else none.
+    /// The HTTP listen address (HTTP-mode authz for nginx/Traefik/Envoy HTTP; `/authz/api/acl`
+    /// under nginx/Traefik); default: the configuration's `listen.http`, else none.
     #[arg(long, value_name = "ADDR")]
     pub http_listen: Option<String>,
+    /// The one proxy whose report of the original request the HTTP listener trusts: `envoy` (the
+    /// request itself), `nginx` (`x-original-*`) or `traefik` (`x-forwarded-*`); default: the
+    /// configuration's `listen.http_source`, else `envoy`.
+    #[arg(long, value_name = "SOURCE", value_parser = ["envoy", "nginx", "traefik"])]
+    pub http_source: Option<String>,
+    /// The admin listen address (`/healthz`, `/readyz`, `/metrics`, `/authz/api/acl`; nothing is
+    /// authorized there), e.g. `127.0.0.1:9193`; default: the configuration's `listen.admin`, else
+    /// none.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
     /// A snapshot file or a folder of them (reloaded on change); default: the configuration's
     /// `snapshot` section, else the embedded demo.
     #[arg(long, conflicts_with = "control_plane")]
@@ -80,9 +91,23 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     }
     let listen = args.listen.clone().unwrap_or_else(|| config.listen.grpc.clone());
     let http_listen = args.http_listen.clone().or_else(|| config.listen.http.clone());
+    let source_name = args.http_source.as_deref().unwrap_or(&config.listen.http_source);
+    let source = HttpSource::parse(source_name).ok_or_else(|| {
+        InputError(format!(
+            "`--http-source`: `{source_name}` is not envoy, nginx or traefik"
+        ))
+    })?;
+    if source != HttpSource::Envoy && config.listen.http_path_prefix.is_some() {
+        return Err(InputError(
+            "`listen.http_path_prefix` applies to `http_source: envoy` only".to_owned(),
+        ));
+    }
     let http_options = HttpOptions {
         path_prefix: config.listen.http_path_prefix.clone(),
+        source,
+        endpoints: Endpoints::Authz,
     };
+    let admin_listen = args.admin_listen.clone().or_else(|| config.listen.admin.clone());
     let routes = args.routes.clone().or_else(|| config.routes.clone());
     let source = snapshot_source(args, &config)?;
     let defaults = StateOptions::default();
@@ -115,6 +140,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     let served = runtime.block_on(crate::serve::run_with(
         &listen,
         http_listen.as_deref().map(|addr| (addr, http_options)),
+        admin_listen.as_deref(),
         tls,
         Arc::clone(&state),
     ));

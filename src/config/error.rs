@@ -46,6 +46,13 @@ pub enum ConfigError {
     /// `listen.http_path_prefix` is not `/` followed by at least one character, without a final `/`.
     #[error("`listen.http_path_prefix`: `{0}` must start with `/` and not end with `/` (like `/authz`)")]
     PathPrefix(String),
+    /// `listen.http_source` is not `envoy`, `nginx` or `traefik`.
+    #[error("`listen.http_source`: `{0}` is not `envoy`, `nginx` or `traefik`")]
+    HttpSource(String),
+    /// `listen.http_path_prefix` is set with an `http_source` other than `envoy` (nginx and Traefik
+    /// send the original target in a header, which no prefix is stripped from).
+    #[error("`listen.http_path_prefix` applies to `http_source: envoy` only")]
+    PathPrefixSource,
     /// A cache size of 0.
     #[error("`{field}` must be at least 1")]
     Zero {

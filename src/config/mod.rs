@@ -24,6 +24,10 @@ pub const DEFAULT_GRPC_PORT: u16 = 9191;
 /// The port of the HTTP listener (`listen.http`, off unless configured), by convention `127.0.0.1:9192`.
 pub const DEFAULT_HTTP_PORT: u16 = 9192;
 
+/// The port of the admin listener (`listen.admin`, off unless configured), by convention
+/// `127.0.0.1:9193`.
+pub const DEFAULT_ADMIN_PORT: u16 = 9193;
+
 /// The port `scopegate control-plane` listens on by default.
 pub const DEFAULT_CONTROL_PLANE_PORT: u16 = 9300;
 
@@ -73,12 +77,21 @@ pub struct Config {
 pub struct Listen {
     /// Envoy ext_authz gRPC (and gRPC health); default: `127.0.0.1:9191`.
     pub grpc: String,
-    /// HTTP-mode authz, `/authz/api/acl`, `/healthz`, `/readyz`; default: none (no HTTP listener).
+    /// HTTP-mode authz (every path is a request to authorize; plus `/authz/api/acl` when
+    /// `http_source` is `nginx` or `traefik`); default: none (no HTTP listener).
     pub http: Option<String>,
+    /// Which proxy's report of the original request the HTTP listener trusts: `envoy` (Envoy HTTP
+    /// ext_authz: the request's own method and target), `nginx` (`x-original-method` /
+    /// `x-original-uri`) or `traefik` (`x-forwarded-method` / `x-forwarded-uri`); the other
+    /// families' headers are ignored; default: `envoy`.
+    pub http_source: String,
     /// A path prefix stripped from requests authorized by their own method and path (Envoy HTTP
-    /// mode, e.g. `/authz` when Envoy's `path_prefix` is `/authz`); not applied to the
-    /// `x-original-uri` / `x-forwarded-uri` of nginx and Traefik; default: none.
+    /// mode, e.g. `/authz` when Envoy's `path_prefix` is `/authz`); `http_source: envoy` only;
+    /// default: none.
     pub http_path_prefix: Option<String>,
+    /// The admin listener: `/healthz`, `/readyz`, `/metrics`, `/authz/api/acl`, never a request to
+    /// authorize; default: none (off; by convention `127.0.0.1:9193`).
+    pub admin: Option<String>,
 }
 
 impl Default for Listen {
@@ -86,7 +99,9 @@ impl Default for Listen {
         Self {
             grpc: format!("127.0.0.1:{DEFAULT_GRPC_PORT}"),
             http: None,
+            http_source: "envoy".to_owned(),
             http_path_prefix: None,
+            admin: None,
         }
     }
 }
@@ -368,10 +383,20 @@ impl Config {
         if let Some(http) = &self.listen.http {
             addr("listen.http", http, &mut errors);
         }
-        if let Some(prefix) = &self.listen.http_path_prefix
-            && (!prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/'))
-        {
-            errors.push(ConfigError::PathPrefix(prefix.clone()));
+        if let Some(admin) = &self.listen.admin {
+            addr("listen.admin", admin, &mut errors);
+        }
+        let source = crate::http::HttpSource::parse(&self.listen.http_source);
+        if source.is_none() {
+            errors.push(ConfigError::HttpSource(self.listen.http_source.clone()));
+        }
+        if let Some(prefix) = &self.listen.http_path_prefix {
+            if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
+                errors.push(ConfigError::PathPrefix(prefix.clone()));
+            }
+            if source.is_some_and(|s| s != crate::http::HttpSource::Envoy) {
+                errors.push(ConfigError::PathPrefixSource);
+            }
         }
         let empty = |field: &str, path: &Path, errors: &mut Vec<ConfigError>| {
             if path.as_os_str().is_empty() {

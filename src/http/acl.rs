@@ -5,6 +5,9 @@
 //! level the catalog grants it at). Each entry is decided by [`decide`]; an entry naming an unknown
 //! permission, resource type, scope or another account is `permitted: false`, not an error.
 //!
+//! A credential header given more than once or not visible ASCII is a 400 (`ambiguous_header`,
+//! `invalid_header_value`): the first value is not necessarily the one another reader takes.
+//!
 //! Each call is one decision for metrics and the audit log (front end `acl`): `allow` with reason
 //! `access_check` and the number of checks asked when answered, else the refusal's reason. Entries
 //! are not audited one by one, and dry-run mode does not change answers (they enforce nothing).
@@ -15,7 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::{header_str, json_response};
+use super::{CheckedHeaders, header_str, json_response};
 use crate::rbac::{Check, CompiledAccount, Principal, PrincipalId, ScopeId, decide};
 use crate::serve::authorize::authenticate_caller;
 use crate::serve::observe::{Observed, finish};
@@ -165,7 +168,8 @@ fn answer(
         );
         return (invalid(&message), malformed());
     }
-    let lookup = |name: &str| header_str(headers, name);
+    let checked = CheckedHeaders::new(headers);
+    let lookup = |name: &str| checked.get(name);
     let account_hint = request
         .permissions
         .first()
@@ -173,7 +177,12 @@ fn answer(
     if let Some(token) = lookup_token_id(&lookup) {
         detail.token_id = Some(token);
     }
-    let caller = match authenticate_caller(state, &lookup, account_hint, now_unix()) {
+    let authenticated = authenticate_caller(state, &lookup, account_hint, now_unix());
+    if let Some(reason) = checked.flaw() {
+        let message = "a credential header is given more than once or is not visible ASCII";
+        return (invalid(message), Outcome::Deny(Denial::InvalidRequest { reason }));
+    }
+    let caller = match authenticated {
         Ok(caller) => caller,
         Err(denial) => return refused(denial, decision_id),
     };

@@ -1,13 +1,23 @@
-//! The HTTP listener (wire.md "HTTP mode" and "Batch access check"): every path other than its own
-//! endpoints is a request to authorize, for Envoy's HTTP ext_authz service, nginx `auth_request` and
-//! Traefik `ForwardAuth`; `/authz/api/acl` answers batch access checks ([`acl`]); `/healthz` and
-//! `/readyz` report liveness and readiness; `/metrics` serves Prometheus metrics
-//! ([`crate::telemetry::metrics`]). No policy lives here: requests go to the pure
-//! [`authorize()`](crate::serve::authorize()) and outcomes are rendered by [`crate::serve::response`].
+//! The HTTP listeners (wire.md "HTTP mode" and "Batch access check").
+//!
+//! The HTTP listener (`listen.http`) authorizes every request it receives, for Envoy's HTTP
+//! ext_authz service, nginx `auth_request` or Traefik `ForwardAuth`: the original request comes
+//! from the ONE configured source ([`target`], `listen.http_source`). Under `nginx` and `traefik`
+//! it also answers batch access checks on `POST /authz/api/acl` ([`acl`]): there the proxy's auth
+//! subrequest has a fixed path of its own, so that path can never be a client's request; under
+//! `envoy` the listener's path IS the client's, so every path, `/authz/api/acl`, `/healthz` and
+//! `/metrics` included, is a request to authorize.
+//!
+//! The admin listener (`listen.admin`) serves scopegate's own endpoints and authorizes nothing:
+//! `/healthz` and `/readyz` (liveness, readiness), `/metrics` (Prometheus,
+//! [`crate::telemetry::metrics`]) and `POST /authz/api/acl`.
+//!
+//! No policy lives here: requests go to the pure [`authorize()`](crate::serve::authorize()) and
+//! outcomes are rendered by [`crate::serve::response`].
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State as Shared};
@@ -17,28 +27,62 @@ use axum::routing::{get, post};
 
 use crate::serve::authorize::{authorize_detailed, now_unix};
 use crate::serve::observe::{Observed, detail_if_audited, finish};
-use crate::serve::response::{denial_response, identity_headers};
-use crate::serve::{Outcome, Request, State};
+use crate::serve::response::{
+    ACCOUNT_HEADER, DECISION_ID_HEADER, HEADER_PREFIX, PRINCIPAL_HEADER, denial_response,
+};
+use crate::serve::{Denial, Outcome, Request, State};
 
 pub mod acl;
+pub mod target;
 
-/// nginx `auth_request`: the original method.
-pub const ORIGINAL_METHOD: &str = "x-original-method";
-/// nginx `auth_request`: the original request target.
-pub const ORIGINAL_URI: &str = "x-original-uri";
-/// Traefik `ForwardAuth`: the original method.
-pub const FORWARDED_METHOD: &str = "x-forwarded-method";
-/// Traefik `ForwardAuth`: the original request target.
-pub const FORWARDED_URI: &str = "x-forwarded-uri";
+pub use target::{FORWARDED_METHOD, FORWARDED_URI, HttpSource, ORIGINAL_METHOD, ORIGINAL_URI};
+
 /// The largest `/authz/api/acl` body accepted (10,000 checks fit with room to spare); larger is 413.
 pub const ACL_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// The path of the batch access check.
+pub const ACL_PATH: &str = "/authz/api/acl";
+/// Envoy HTTP ext_authz removes the headers this response header lists from the upstream request.
+pub const ENVOY_HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
 
-/// Settings of the HTTP listener.
+/// Which endpoints a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Endpoints {
+    /// The HTTP listener: every request is one to authorize (and `/authz/api/acl` under nginx or
+    /// Traefik).
+    #[default]
+    Authz,
+    /// The admin listener: `/healthz`, `/readyz`, `/metrics`, `/authz/api/acl`; nothing authorized.
+    Admin,
+}
+
+/// Settings of an HTTP listener.
 #[derive(Debug, Clone, Default)]
 pub struct HttpOptions {
-    /// Stripped from the request's own path before authorizing it (`/authz`); not applied to
-    /// `x-original-uri` / `x-forwarded-uri`.
+    /// Stripped from the request's own path before authorizing it (`/authz`), under
+    /// [`HttpSource::Envoy`] only.
     pub path_prefix: Option<String>,
+    /// The trusted source of the original request (`listen.http_source`).
+    pub source: HttpSource,
+    /// The HTTP listener or the admin listener.
+    pub endpoints: Endpoints,
+}
+
+impl HttpOptions {
+    /// The admin listener's options.
+    pub fn admin() -> Self {
+        Self {
+            endpoints: Endpoints::Admin,
+            ..Self::default()
+        }
+    }
+
+    /// The HTTP listener's options with `source`.
+    pub fn with_source(source: HttpSource) -> Self {
+        Self {
+            source,
+            ..Self::default()
+        }
+    }
 }
 
 struct App {
@@ -46,19 +90,22 @@ struct App {
     options: HttpOptions,
 }
 
-/// The HTTP listener's routes over shared state.
+/// The routes of an HTTP listener ([`HttpOptions::endpoints`]) over shared state.
 pub fn router(state: Arc<State>, options: HttpOptions) -> Router {
+    let endpoints = options.endpoints;
+    let source = options.source;
     let app = Arc::new(App { state, options });
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route(
-            "/authz/api/acl",
-            post(acl_handler).layer(DefaultBodyLimit::max(ACL_BODY_LIMIT)),
-        )
-        .fallback(authz)
-        .with_state(app)
+    let acl = post(acl_handler).layer(DefaultBodyLimit::max(ACL_BODY_LIMIT));
+    match endpoints {
+        Endpoints::Admin => Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route(ACL_PATH, acl)
+            .with_state(app),
+        Endpoints::Authz if source == HttpSource::Envoy => Router::new().fallback(authz).with_state(app),
+        Endpoints::Authz => Router::new().route(ACL_PATH, acl).fallback(authz).with_state(app),
+    }
 }
 
 /// Serves the HTTP listener on `listener` (a `TcpListener`: HTTP/1.1 and h2c; or a TLS
@@ -105,43 +152,80 @@ pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a s
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The method and target to authorize: nginx's headers, Traefik's, else the request's own target
-/// with the configured prefix stripped.
-fn target<'a>(
+/// The request's headers as the decision reads them, noting every header read that is repeated
+/// (the upstream may read another value than the first) or not visible ASCII (the upstream may read
+/// what scopegate takes as absent): either makes the request malformed.
+pub(crate) struct CheckedHeaders<'a> {
     headers: &'a HeaderMap,
-    method: &'a Method,
-    uri: &'a Uri,
-    prefix: Option<&str>,
-) -> (&'a str, Cow<'a, str>) {
-    for (m, u) in [(ORIGINAL_METHOD, ORIGINAL_URI), (FORWARDED_METHOD, FORWARDED_URI)] {
-        if let (Some(m), Some(u)) = (header_str(headers, m), header_str(headers, u)) {
-            return (m, Cow::Borrowed(u));
+    /// 0: none; 1: [`AMBIGUOUS_HEADER`]; 2: [`INVALID_HEADER_VALUE`] (atomic, so a decision that
+    /// awaits a fetch stays `Send`).
+    flaw: AtomicU8,
+}
+
+/// The reason code of a header read that is given more than once (the route table's code for a
+/// scope header holding more than one value, as Envoy comma-joins repeated headers).
+pub const AMBIGUOUS_HEADER: &str = "ambiguous_header";
+/// The reason code of a header read that is not visible ASCII.
+pub const INVALID_HEADER_VALUE: &str = "invalid_header_value";
+
+impl<'a> CheckedHeaders<'a> {
+    pub(crate) fn new(headers: &'a HeaderMap) -> Self {
+        Self {
+            headers,
+            flaw: AtomicU8::new(0),
         }
     }
-    let own = uri.path_and_query().map_or("/", |p| p.as_str());
-    let stripped = prefix
-        .and_then(|p| own.strip_prefix(p))
-        .filter(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'));
-    let path = match stripped {
-        Some(rest) if rest.is_empty() || rest.starts_with('?') => Cow::Owned(format!("/{rest}")),
-        Some(rest) => Cow::Borrowed(rest),
-        None => Cow::Borrowed(own),
-    };
-    (method.as_str(), path)
+
+    /// The one value of `name`; a repeated or unreadable header is noted ([`Self::flaw`]).
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
+        let mut values = self.headers.get_all(name).iter();
+        let first = values.next()?;
+        if values.next().is_some() {
+            self.flaw.fetch_max(1, Ordering::Relaxed);
+        }
+        match first.to_str() {
+            Ok(text) => Some(text),
+            Err(_) => {
+                self.flaw.fetch_max(2, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Why a header read makes the request malformed, if one does.
+    pub(crate) fn flaw(&self) -> Option<&'static str> {
+        match self.flaw.load(Ordering::Relaxed) {
+            0 => None,
+            1 => Some(AMBIGUOUS_HEADER),
+            _ => Some(INVALID_HEADER_VALUE),
+        }
+    }
 }
 
 async fn authz(Shared(app): Shared<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let started = std::time::Instant::now();
-    let (method, path) = target(&headers, &method, &uri, app.options.path_prefix.as_deref());
-    let lookup = |name: &str| header_str(&headers, name);
-    let span = crate::telemetry::check_span("http", &lookup);
+    let plain = |name: &str| header_str(&headers, name);
+    let span = crate::telemetry::check_span("http", &plain);
+    let original = target::original_request(
+        app.options.source,
+        &headers,
+        &method,
+        &uri,
+        app.options.path_prefix.as_deref(),
+    );
+    let (checked_method, path) = match &original {
+        Ok((method, path)) => (&**method, &**path),
+        Err(_) => (method.as_str(), uri.path()),
+    };
+    let checked = CheckedHeaders::new(&headers);
+    let lookup = |name: &str| checked.get(name);
     let decide = |detail: Option<&mut crate::serve::Detail>| {
         span.in_scope(|| {
             authorize_detailed(
                 &app.state,
                 &Request {
-                    method,
-                    path: &path,
+                    method: checked_method,
+                    path,
                     headers: &lookup,
                     permission_override: None,
                     verified_claims: None,
@@ -152,35 +236,69 @@ async fn authz(Shared(app): Shared<Arc<App>>, method: Method, uri: Uri, headers:
         })
     };
     let mut detail = detail_if_audited(&app.state);
-    let mut outcome = decide(detail.as_mut());
-    if app.state.fetch_missing(&outcome).await {
-        detail = detail_if_audited(&app.state);
-        outcome = decide(detail.as_mut());
-    }
+    let outcome = match &original {
+        Err(error) => Outcome::Deny(Denial::InvalidRequest { reason: error.code() }),
+        Ok(_) => {
+            let mut outcome = decide(detail.as_mut());
+            if app.state.fetch_missing(&outcome).await {
+                detail = detail_if_audited(&app.state);
+                outcome = decide(detail.as_mut());
+            }
+            match checked.flaw() {
+                Some(reason) => Outcome::Deny(Denial::InvalidRequest { reason }),
+                None => outcome,
+            }
+        }
+    };
     let decision_id = app.state.next_decision_id();
     let observed = Observed {
         frontend: "http",
-        method,
-        target: &path,
-        request_id: header_str(&headers, "x-request-id"),
+        method: checked_method,
+        target: path,
+        request_id: plain("x-request-id"),
         started,
     };
     let answer = span.in_scope(|| finish(&app.state, &observed, &outcome, detail, &decision_id, &span));
-    render(&answer, &decision_id)
+    render(&answer, &decision_id, &headers)
 }
 
 /// An outcome as an HTTP response: 200 with the identity headers, or the denial's status, JSON
 /// body and `www-authenticate`.
-pub fn render(outcome: &Outcome, decision_id: &str) -> Response {
+///
+/// An allow (public, dry-run and authenticated alike) always carries all three identity headers,
+/// the principal and account empty when there is none, so a proxy that copies them onto the
+/// upstream request (nginx `proxy_set_header`, Traefik `authResponseHeaders`, Envoy
+/// `allowed_upstream_headers`) overwrites whatever the client sent; every other `x-scopegate-*`
+/// header of `incoming` is listed in `x-envoy-auth-headers-to-remove`, which Envoy's HTTP ext_authz
+/// removes from the upstream request (the gRPC front end's `headers_to_remove`).
+pub fn render(outcome: &Outcome, decision_id: &str, incoming: &HeaderMap) -> Response {
     match outcome {
-        Outcome::Allow { .. } => {
+        Outcome::Allow {
+            principal, account, ..
+        } => {
             let mut response = StatusCode::OK.into_response();
-            for (name, value) in identity_headers(outcome, decision_id) {
-                if let Ok(value) = HeaderValue::from_str(value) {
-                    response
-                        .headers_mut()
-                        .insert(HeaderName::from_static(name), value);
-                }
+            let headers = response.headers_mut();
+            let owned = [
+                (PRINCIPAL_HEADER, principal.as_deref().unwrap_or_default()),
+                (ACCOUNT_HEADER, account.as_deref().unwrap_or_default()),
+                (DECISION_ID_HEADER, decision_id),
+            ];
+            for (name, value) in owned {
+                let value = HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static(""));
+                headers.insert(HeaderName::from_static(name), value);
+            }
+            let mut forged: Vec<&str> = incoming
+                .keys()
+                .map(HeaderName::as_str)
+                .filter(|name| name.starts_with(HEADER_PREFIX))
+                .filter(|name| !owned.iter().any(|(set, _)| set == name))
+                .collect();
+            forged.sort_unstable();
+            forged.dedup();
+            if !forged.is_empty()
+                && let Ok(value) = HeaderValue::from_str(&forged.join(", "))
+            {
+                headers.insert(HeaderName::from_static(ENVOY_HEADERS_TO_REMOVE), value);
             }
             response
         }
@@ -208,46 +326,53 @@ pub(crate) fn json_response(status: u16, www_authenticate: Option<&'static str>,
 mod tests {
     use super::*;
 
-    fn target_of(
-        headers: &[(&'static str, &'static str)],
-        uri: &str,
-        prefix: Option<&str>,
-    ) -> (String, String) {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(*k, HeaderValue::from_static(v));
+    fn allow(principal: Option<&str>) -> Outcome {
+        Outcome::Allow {
+            principal: principal.map(str::to_owned),
+            account: principal.map(|_| "acme".to_owned()),
+            permission: None,
+            reason: "public",
         }
-        let uri: Uri = uri.parse().unwrap();
-        let (m, p) = target(&map, &Method::GET, &uri, prefix);
-        (m.to_owned(), p.into_owned())
     }
 
     #[test]
-    fn nginx_headers_win_over_traefik_and_the_request() {
-        let both = [
-            (ORIGINAL_METHOD, "POST"),
-            (ORIGINAL_URI, "/a?x=1"),
-            (FORWARDED_METHOD, "PUT"),
-            (FORWARDED_URI, "/b"),
-        ];
-        assert_eq!(target_of(&both, "/c", None), ("POST".into(), "/a?x=1".into()));
-        let traefik = [(FORWARDED_METHOD, "PUT"), (FORWARDED_URI, "/b")];
-        assert_eq!(target_of(&traefik, "/c", None), ("PUT".into(), "/b".into()));
-        let half = [(ORIGINAL_METHOD, "POST")];
-        assert_eq!(target_of(&half, "/c", None), ("GET".into(), "/c".into()));
+    fn every_allow_names_all_identity_headers_and_removes_other_forged_ones() {
+        let mut incoming = HeaderMap::new();
+        for name in [
+            PRINCIPAL_HEADER,
+            "x-scopegate-role",
+            "x-scopegate-role",
+            "x-other",
+        ] {
+            incoming.append(name, HeaderValue::from_static("forged"));
+        }
+        let response = render(&allow(None), "d1", &incoming);
+        let headers = response.headers();
+        assert_eq!(headers[PRINCIPAL_HEADER], "");
+        assert_eq!(headers[ACCOUNT_HEADER], "");
+        assert_eq!(headers[DECISION_ID_HEADER], "d1");
+        assert_eq!(headers[ENVOY_HEADERS_TO_REMOVE], "x-scopegate-role");
+        let response = render(&allow(Some("USER:alice")), "d2", &HeaderMap::new());
+        let headers = response.headers();
+        assert_eq!(headers[PRINCIPAL_HEADER], "USER:alice");
+        assert_eq!(headers[ACCOUNT_HEADER], "acme");
+        assert!(headers.get(ENVOY_HEADERS_TO_REMOVE).is_none());
     }
 
     #[test]
-    fn the_prefix_is_stripped_only_at_a_segment_boundary() {
-        let p = Some("/authz");
-        assert_eq!(target_of(&[], "/authz/ng/api/x?a=1", p).1, "/ng/api/x?a=1");
-        assert_eq!(target_of(&[], "/authz", p).1, "/");
-        assert_eq!(target_of(&[], "/authz?a=1", p).1, "/?a=1");
-        assert_eq!(target_of(&[], "/authzz/x", p).1, "/authzz/x");
-        assert_eq!(target_of(&[], "/other", p).1, "/other");
-        assert_eq!(
-            target_of(&[(ORIGINAL_METHOD, "GET"), (ORIGINAL_URI, "/authz/x")], "/", p).1,
-            "/authz/x"
-        );
+    fn a_repeated_or_unreadable_header_read_is_a_flaw() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-api-key", HeaderValue::from_static("a"));
+        headers.append("x-api-key", HeaderValue::from_static("b"));
+        headers.append("harness-account", HeaderValue::from_bytes(b"acme\x80").unwrap());
+        headers.append("authorization", HeaderValue::from_static("Bearer x"));
+        let checked = CheckedHeaders::new(&headers);
+        assert_eq!(checked.get("authorization"), Some("Bearer x"));
+        assert_eq!(checked.get("missing"), None);
+        assert_eq!(checked.flaw(), None);
+        assert_eq!(checked.get("harness-account"), None);
+        assert_eq!(checked.flaw(), Some(INVALID_HEADER_VALUE));
+        assert_eq!(checked.get("x-api-key"), Some("a"));
+        assert_eq!(checked.flaw(), Some(AMBIGUOUS_HEADER));
     }
 }

@@ -448,6 +448,18 @@ pub async fn run_all(
     state: Arc<State>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    run_listeners(grpc, http, None::<Listener>, state, shutdown).await
+}
+
+/// [`run_all`] with, when given, the admin listener (`/healthz`, `/readyz`, `/metrics`,
+/// `/authz/api/acl`; [`HttpOptions::admin`]) too. If any server fails, all stop.
+pub async fn run_listeners(
+    grpc: impl Into<Listener>,
+    http: Option<(impl Into<Listener>, HttpOptions)>,
+    admin: Option<impl Into<Listener>>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -457,24 +469,31 @@ pub async fn run_all(
         stop.send_replace(true);
         result
     };
-    let http = async {
-        let Some((listener, options)) = http else {
-            return Ok(());
-        };
-        let result = crate::http::serve_on(listener, Arc::clone(&state), options, signal(stopped.clone()))
-            .await
-            .map_err(ServeError::Http);
-        stop.send_replace(true);
-        result
+    let stop = &stop;
+    let serve_http = |served: Option<(Listener, HttpOptions)>| {
+        let state = Arc::clone(&state);
+        let stopped = stopped.clone();
+        async move {
+            let Some((listener, options)) = served else {
+                return Ok(());
+            };
+            let result = crate::http::serve_on(listener, state, options, signal(stopped))
+                .await
+                .map_err(ServeError::Http);
+            stop.send_replace(true);
+            result
+        }
     };
+    let http = serve_http(http.map(|(listener, options)| (listener.into(), options)));
+    let admin = serve_http(admin.map(|listener| (listener.into(), HttpOptions::admin())));
     let outer = async {
         tokio::select! {
             () = shutdown => { stop.send_replace(true); },
             () = signal(stopped.clone()) => {},
         }
     };
-    let ((), grpc, http) = tokio::join!(outer, grpc, http);
-    grpc.and(http)
+    let ((), grpc, http, admin) = tokio::join!(outer, grpc, http, admin);
+    grpc.and(http).and(admin)
 }
 
 async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
@@ -488,14 +507,15 @@ async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
 
 /// Binds `addr` and serves until SIGINT or SIGTERM.
 pub async fn run(addr: &str, state: Arc<State>) -> Result<(), ServeError> {
-    run_with(addr, None, None, state).await
+    run_with(addr, None, None, None, state).await
 }
 
-/// Binds the gRPC address and, when given, the HTTP address, and serves both (over TLS when `tls`
-/// is given, its certificates reloaded on change) until SIGINT or SIGTERM.
+/// Binds the gRPC address and, when given, the HTTP and admin addresses, and serves them all (over
+/// TLS when `tls` is given, its certificates reloaded on change) until SIGINT or SIGTERM.
 pub async fn run_with(
     grpc_addr: &str,
     http: Option<(&str, HttpOptions)>,
+    admin_addr: Option<&str>,
     tls: Option<Arc<ServerTls>>,
     state: Arc<State>,
 ) -> Result<(), ServeError> {
@@ -511,8 +531,17 @@ pub async fn run_with(
         }
         None => None,
     };
+    let admin = match admin_addr {
+        Some(addr) => {
+            let listener = Listener::new(bind(addr).await?, tls.as_ref(), Protocols::Http);
+            let (local, tls_on) = (listener.local_addr(), listener.is_tls());
+            tracing::info!(%local, tls = tls_on, "scopegate admin listening");
+            Some(listener)
+        }
+        None => None,
+    };
     let reloader = tls.as_ref().map(ServerTls::spawn_reloader);
-    let result = run_all(grpc, http, state, shutdown_signal()).await;
+    let result = run_listeners(grpc, http, admin, state, shutdown_signal()).await;
     if let Some(reloader) = reloader {
         reloader.abort();
     }
