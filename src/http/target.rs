@@ -148,7 +148,7 @@ pub fn original_request<'a>(
     prefix: Option<&str>,
 ) -> Result<(Cow<'a, str>, Cow<'a, str>), TargetError> {
     if let Some(name) = METHOD_OVERRIDES.iter().find(|name| headers.contains_key(**name)) {
-        return Err(TargetError::MethodOverride(*name));
+        return Err(TargetError::MethodOverride(name));
     }
     let (method, target) = match source.headers() {
         Some((method_header, target_header)) => {
