@@ -14,9 +14,11 @@ use serde::Deserialize;
 
 mod error;
 mod jwt;
+mod limits;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use jwt::{Issuer, Jwt, PrincipalClaim};
+pub use limits::Connections;
 
 /// The default port of the ext_authz gRPC listener (`listen.grpc`, on `127.0.0.1`).
 pub const DEFAULT_GRPC_PORT: u16 = 9191;
@@ -79,6 +81,8 @@ pub struct Listen {
     /// mode, e.g. `/authz` when Envoy's `path_prefix` is `/authz`); not applied to the
     /// `x-original-uri` / `x-forwarded-uri` of nginx and Traefik; default: none.
     pub http_path_prefix: Option<String>,
+    /// Header-read and idle timeouts and the connection cap of both listeners.
+    pub connections: Connections,
 }
 
 impl Default for Listen {
@@ -87,6 +91,7 @@ impl Default for Listen {
             grpc: format!("127.0.0.1:{DEFAULT_GRPC_PORT}"),
             http: None,
             http_path_prefix: None,
+            connections: Connections::default(),
         }
     }
 }
@@ -337,6 +342,7 @@ impl Config {
         {
             errors.push(ConfigError::PathPrefix(prefix.clone()));
         }
+        self.listen.connections.validate(&mut errors);
         let empty = |field: &str, path: &Path, errors: &mut Vec<ConfigError>| {
             if path.as_os_str().is_empty() {
                 errors.push(ConfigError::Empty {
