@@ -381,13 +381,20 @@ async fn audience_account_and_crit_rules_are_enforced_end_to_end() {
         // the CI issuer is trusted for acme only
         ("jwt_account_not_allowed", ci(Some("initech"))),
         ("jwt_missing_claim", ci(None)),
-        // a token naming no account acts in the request's (acme): its issuer is trusted for globex only
-        ("jwt_account_not_allowed", unclaimed),
     ];
     for (code, token) in cases {
         let resp = execute(&server, &token).await;
         assert_eq!(denial(&resp), (401, code.to_owned()), "{code}");
     }
+    // a token naming no account acts in the request's (acme): its issuer is trusted for globex only
+    let auth = bearer(&unclaimed);
+    let path = format!("{EXECUTE}?accountIdentifier=acme");
+    let resp = check(
+        &mut server.client().await,
+        request("POST", &path, &[("authorization", &auth)], None),
+    )
+    .await;
+    assert_eq!(denial(&resp), (401, "jwt_account_not_allowed".to_owned()));
     assert!(allowed(&execute(&server, &ci(Some("acme"))).await));
     server.stop().await;
 }
