@@ -58,7 +58,8 @@ fn policy() -> IssuerPolicy {
         algorithms: vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
         principal_claim: "sub".to_owned(),
         principal_kind: PrincipalKind::User,
-        account_claim: "account".to_owned(),
+        account_claim: Some("account".to_owned()),
+        accounts: scopegate::authn::jwt::AccountAllowList::from_entries(&["acme"]),
         leeway_secs: 30,
     }
 }

@@ -310,7 +310,8 @@ async fn a_jwt_is_audited_by_issuer_and_principal_never_by_token() {
         algorithms: vec![jsonwebtoken::Algorithm::RS256],
         principal_claim: "client_id".to_owned(),
         principal_kind: PrincipalKind::ServiceAccount,
-        account_claim: "account".to_owned(),
+        account_claim: Some("account".to_owned()),
+        accounts: scopegate::authn::jwt::AccountAllowList::from_entries(&["acme"]),
         leeway_secs: 5,
     };
     let options = StateOptions {

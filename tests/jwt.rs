@@ -21,6 +21,8 @@ use scopegate::serve::{SnapshotSource, State, StateOptions};
 use serde_json::{Value, json};
 
 const STATIC_ISSUER: &str = "https://ci.example.com/";
+/// An issuer whose tokens name no account, trusted only for `globex`.
+const UNCLAIMED_ISSUER: &str = "https://globex-idp.example.com/";
 
 fn policy(issuer: &str) -> IssuerPolicy {
     IssuerPolicy {
@@ -29,7 +31,8 @@ fn policy(issuer: &str) -> IssuerPolicy {
         algorithms: vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
         principal_claim: "sub".to_owned(),
         principal_kind: PrincipalKind::User,
-        account_claim: "account".to_owned(),
+        account_claim: Some("account".to_owned()),
+        accounts: scopegate::authn::jwt::AccountAllowList::from_entries(&["acme", "globex"]),
         leeway_secs: 5,
     }
 }
@@ -40,12 +43,19 @@ fn state(jwks: &JwksServer, min_refetch: Duration, trust_metadata: bool) -> Arc<
     let ci = IssuerPolicy {
         principal_claim: "client_id".to_owned(),
         principal_kind: PrincipalKind::ServiceAccount,
+        accounts: scopegate::authn::jwt::AccountAllowList::from_entries(&["acme"]),
         ..policy(STATIC_ISSUER)
+    };
+    let unclaimed = IssuerPolicy {
+        account_claim: None,
+        accounts: scopegate::authn::jwt::AccountAllowList::from_entries(&["globex"]),
+        ..policy(UNCLAIMED_ISSUER)
     };
     let settings = JwtSettings {
         issuers: vec![
             (policy(&jwks.base), KeySource::Discovery(jwks.base.clone())),
             (ci, KeySource::Static(vec![RSA2_PUBLIC_PATH.into()])),
+            (unclaimed, KeySource::Static(vec![RSA2_PUBLIC_PATH.into()])),
         ],
         fetch: FetchSettings {
             min_refetch_interval: min_refetch,
@@ -314,5 +324,77 @@ async fn api_keys_keep_working_beside_jwts() {
     )
     .await;
     assert!(allowed(&resp));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audience_account_and_crit_rules_are_enforced_end_to_end() {
+    let jwks = JwksServer::start(&[RSA1]).await;
+    let server = Server::start(state(&jwks, Duration::ZERO, false)).await;
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut c = claims(&jwks, "alice");
+        change(&mut c);
+        c
+    };
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let crit = {
+        let input = format!(
+            "{}.{}",
+            b64(&json!({"alg": "RS256", "kid": "rsa1", "crit": ["exp"]})),
+            b64(&claims(&jwks, "alice"))
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &RSA1.encoding_key(), Algorithm::RS256).unwrap();
+        format!("{input}.{signature}")
+    };
+    let ci = |account: Option<&str>| {
+        let mut c =
+            json!({"iss": STATIC_ISSUER, "aud": "scopegate", "client_id": "ci_bot", "exp": now() + 60});
+        if let Some(account) = account {
+            c["account"] = json!(account);
+        }
+        RSA2.sign(&c)
+    };
+    let unclaimed = RSA2.sign(
+        &json!({"iss": UNCLAIMED_ISSUER, "aud": "scopegate", "sub": "alice",
+                                      "exp": now() + 60}),
+    );
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "jwt_missing_claim",
+            RSA1.sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("aud");
+            })),
+        ),
+        ("jwt_invalid_claim", RSA1.sign(&with(&|c| c["aud"] = json!(42)))),
+        (
+            "jwt_invalid_claim",
+            RSA1.sign(&with(&|c| c["aud"] = json!(["scopegate", {"x": 1}]))),
+        ),
+        (
+            "jwt_missing_claim",
+            RSA1.sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("account");
+            })),
+        ),
+        ("jwt_critical_header", crit),
+        // the CI issuer is trusted for acme only
+        ("jwt_account_not_allowed", ci(Some("initech"))),
+        ("jwt_missing_claim", ci(None)),
+    ];
+    for (code, token) in cases {
+        let resp = execute(&server, &token).await;
+        assert_eq!(denial(&resp), (401, code.to_owned()), "{code}");
+    }
+    // a token naming no account acts in the request's (acme): its issuer is trusted for globex only
+    let auth = bearer(&unclaimed);
+    let path = format!("{EXECUTE}?accountIdentifier=acme");
+    let resp = check(
+        &mut server.client().await,
+        request("POST", &path, &[("authorization", &auth)], None),
+    )
+    .await;
+    assert_eq!(denial(&resp), (401, "jwt_account_not_allowed".to_owned()));
+    assert!(allowed(&execute(&server, &ci(Some("acme"))).await));
     server.stop().await;
 }

@@ -98,6 +98,12 @@ pub enum JwtError {
     /// The account claim names another account than the request.
     #[error("jwt belongs to another account")]
     AccountMismatch,
+    /// The issuer is not trusted for the account (claimed, or the request's).
+    #[error("jwt issuer is not trusted for this account")]
+    AccountNotAllowed,
+    /// The header carries `crit`, naming extensions scopegate does not understand.
+    #[error("jwt header names critical extensions that are not understood")]
+    CriticalHeader,
     /// The principal is not in the account's snapshot.
     #[error("jwt principal is unknown")]
     UnknownPrincipal,
@@ -125,6 +131,8 @@ impl JwtError {
             Self::MissingClaim(_) => "jwt_missing_claim",
             Self::InvalidClaim(_) => "jwt_invalid_claim",
             Self::AccountMismatch => "jwt_account_mismatch",
+            Self::AccountNotAllowed => "jwt_account_not_allowed",
+            Self::CriticalHeader => "jwt_critical_header",
             Self::UnknownPrincipal => "jwt_unknown_principal",
             Self::PrincipalDisabled => "jwt_principal_disabled",
         }

@@ -6,7 +6,13 @@
 //! parameter. Safety rules applied here, not left to configuration:
 //! - `alg: none` and HMAC are never accepted (the algorithm list only holds asymmetric algorithms);
 //! - the key's type fixes the algorithm family, so an RSA public key can never act as an HMAC secret;
-//! - the token's size is bounded before anything is decoded.
+//! - the token's size is bounded before anything is decoded;
+//! - a header with `crit` is refused (RFC 7515 §4.1.11: scopegate understands no extension);
+//! - with audiences configured, `aud` is required and must be a string or a list of strings;
+//! - an issuer is trusted only for the accounts on its allow-list, and when an account claim is
+//!   configured every token must carry it.
+
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
@@ -40,10 +46,41 @@ pub struct IssuerPolicy {
     pub principal_claim: String,
     /// What the principal claim names.
     pub principal_kind: PrincipalKind,
-    /// The claim naming the account; when the token lacks it, the request's account is used.
-    pub account_claim: String,
+    /// The claim naming the account, which every token must then carry; `None`: tokens name no
+    /// account and the request's account is used.
+    pub account_claim: Option<String>,
+    /// The accounts this issuer is trusted for.
+    pub accounts: AccountAllowList,
     /// Clock-skew allowance for `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
+}
+
+/// The accounts an issuer's tokens may act in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountAllowList {
+    /// Every account (configured explicitly as `["*"]`).
+    Any,
+    /// Only these account identifiers.
+    Only(Arc<[Box<str>]>),
+}
+
+impl AccountAllowList {
+    /// The allow-list of configured entries: `["*"]` is every account, anything else exactly those.
+    pub fn from_entries<S: AsRef<str>>(entries: &[S]) -> Self {
+        if entries.iter().any(|e| e.as_ref() == "*") {
+            Self::Any
+        } else {
+            Self::Only(entries.iter().map(|e| e.as_ref().into()).collect())
+        }
+    }
+
+    /// Whether `account` is on the list.
+    pub fn allows(&self, account: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(accounts) => accounts.iter().any(|a| &**a == account),
+        }
+    }
 }
 
 /// One verification key of an issuer.
@@ -104,8 +141,11 @@ pub struct JwtIdentity {
     pub principal: Box<str>,
     /// What the principal is.
     pub kind: PrincipalKind,
-    /// The account from the account claim, when present.
+    /// The account from the account claim (always present when the issuer has an account claim).
     pub account: Option<Box<str>>,
+    /// The accounts the issuer is trusted for; checked against the request's account by
+    /// [`principal_in`].
+    pub allowed_accounts: AccountAllowList,
     /// `exp` (Unix seconds); `i64::MAX` for trusted claims without one.
     pub expires_at: i64,
 }
@@ -139,6 +179,12 @@ pub fn header(token: &str, max_bytes: usize) -> Result<(Algorithm, Option<String
     if token.len() > max_bytes {
         return Err(JwtError::TooLarge);
     }
+    // jsonwebtoken does not act on `crit`; RFC 7515 §4.1.11 requires refusing a JWS whose `crit`
+    // names an extension the recipient does not understand, and scopegate understands none (an
+    // empty or malformed `crit` is invalid too).
+    if raw_header(token).is_some_and(|h| h.contains_key("crit")) {
+        return Err(JwtError::CriticalHeader);
+    }
     let header = jsonwebtoken::decode_header(token).map_err(|_| {
         if names_an_algorithm(token) {
             // `none`, or a name jsonwebtoken does not know: refused for its algorithm
@@ -150,17 +196,19 @@ pub fn header(token: &str, max_bytes: usize) -> Result<(Algorithm, Option<String
     Ok((header.alg, header.kid))
 }
 
-/// Whether the header is JSON with a string `alg` (used only to name why it was refused).
-fn names_an_algorithm(token: &str) -> bool {
+/// The header as a JSON object, when it decodes to one.
+fn raw_header(token: &str) -> Option<Map<String, Value>> {
     use base64::Engine;
-    let Some((header, _)) = token.split_once('.') else {
-        return false;
-    };
+    let (header, _) = token.split_once('.')?;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header.trim_end_matches('='))
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
-        .is_some_and(|h| h.get("alg").is_some_and(Value::is_string))
+}
+
+/// Whether the header is JSON with a string `alg` (used only to name why it was refused).
+fn names_an_algorithm(token: &str) -> bool {
+    raw_header(token).is_some_and(|h| h.get("alg").is_some_and(Value::is_string))
 }
 
 /// Verifies `token` against `policy` (at index `issuer`) with `keys`, at `now` (Unix seconds).
@@ -186,11 +234,9 @@ pub fn verify(
     validation.validate_nbf = false;
     validation.required_spec_claims.clear();
     validation.set_issuer(&[policy.issuer.as_str()]);
-    if policy.audiences.is_empty() {
-        validation.validate_aud = false;
-    } else {
-        validation.set_audience(&policy.audiences);
-    }
+    // `aud` is checked below: jsonwebtoken accepts a token without `aud`, or with one it cannot
+    // parse, even when audiences are set.
+    validation.validate_aud = false;
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => JwtError::BadSignature,
@@ -201,8 +247,38 @@ pub fn verify(
             _ => JwtError::Malformed("undecodable token"),
         })?
         .claims;
+    check_audience(&claims, &policy.audiences)?;
     check_times(&claims, policy.leeway_secs, now)?;
     map_claims(issuer, policy, &claims)
+}
+
+/// With `audiences` configured, `aud` is required: a string, or a list of strings, one of which is
+/// accepted. Without, `aud` is not looked at.
+fn check_audience(claims: &Map<String, Value>, audiences: &[String]) -> Result<(), JwtError> {
+    if audiences.is_empty() {
+        return Ok(());
+    }
+    let accepted = |aud: &str| audiences.iter().any(|a| a == aud);
+    let matches = match claims.get("aud") {
+        None | Some(Value::Null) => return Err(JwtError::MissingClaim("aud")),
+        Some(Value::String(aud)) => accepted(aud),
+        Some(Value::Array(list)) => {
+            let mut any = false;
+            for member in list {
+                let Value::String(aud) = member else {
+                    return Err(JwtError::InvalidClaim("aud"));
+                };
+                any |= accepted(aud);
+            }
+            any
+        }
+        Some(_) => return Err(JwtError::InvalidClaim("aud")),
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(JwtError::WrongAudience)
+    }
 }
 
 fn check_times(claims: &Map<String, Value>, leeway: u64, now: i64) -> Result<(), JwtError> {
@@ -243,23 +319,31 @@ pub fn map_claims(
         None | Some(Value::Null) => return Err(JwtError::MissingClaim("principal")),
         Some(_) => return Err(JwtError::InvalidClaim("principal")),
     };
-    let account = match claims.get(&policy.account_claim) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s.as_str().into()),
-        Some(_) => return Err(JwtError::InvalidClaim("account")),
+    let account = match policy.account_claim.as_deref().map(|claim| claims.get(claim)) {
+        None => None,
+        Some(None | Some(Value::Null)) => return Err(JwtError::MissingClaim("account")),
+        Some(Some(Value::String(s))) if !s.is_empty() => Some(Box::<str>::from(s.as_str())),
+        Some(Some(_)) => return Err(JwtError::InvalidClaim("account")),
     };
+    if let Some(account) = &account
+        && !policy.accounts.allows(account)
+    {
+        return Err(JwtError::AccountNotAllowed);
+    }
     let expires_at = numeric_date(claims, "exp")?.unwrap_or(i64::MAX);
     Ok(JwtIdentity {
         issuer,
         principal: principal.into(),
         kind: policy.principal_kind,
         account,
+        allowed_accounts: policy.accounts.clone(),
         expires_at,
     })
 }
 
-/// The snapshot principal a verified identity names: the token must belong to this account (when it
-/// names one), and the principal must exist and be enabled.
+/// The snapshot principal a verified identity names in the request's `account`: the token must
+/// belong to this account (when it names one), its issuer must be trusted for the account, and the
+/// principal must exist and be enabled.
 pub fn principal_in(account: &CompiledAccount, identity: &JwtIdentity) -> Result<PrincipalId, JwtError> {
     if identity
         .account
@@ -267,6 +351,9 @@ pub fn principal_in(account: &CompiledAccount, identity: &JwtIdentity) -> Result
         .is_some_and(|a| a != account.account())
     {
         return Err(JwtError::AccountMismatch);
+    }
+    if !identity.allowed_accounts.allows(account.account()) {
+        return Err(JwtError::AccountNotAllowed);
     }
     let principal = match identity.kind {
         PrincipalKind::User => account.user(&identity.principal),

@@ -25,7 +25,8 @@ fn policy() -> IssuerPolicy {
         algorithms: vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
         principal_claim: "sub".to_owned(),
         principal_kind: PrincipalKind::User,
-        account_claim: "account".to_owned(),
+        account_claim: Some("account".to_owned()),
+        accounts: AccountAllowList::from_entries(&["acme"]),
         leeway_secs: 30,
     }
 }
@@ -196,6 +197,7 @@ fn claims_map_to_service_accounts_and_missing_principal_is_an_error() {
     let mut sa = policy();
     sa.principal_kind = PrincipalKind::ServiceAccount;
     sa.principal_claim = "client_id".to_owned();
+    sa.account_claim = None;
     let claims = json!({"client_id": "eng/ci_bot", "exp": NOW});
     let identity = map_claims(3, &sa, claims.as_object().unwrap()).unwrap();
     assert_eq!((identity.issuer, &*identity.principal), (3, "eng/ci_bot"));
@@ -266,4 +268,96 @@ fn a_pem_key_without_kid_verifies_tokens_whose_kid_names_no_other_key() {
         Err(JwtError::UnknownKey),
         "no EC key"
     );
+}
+
+fn sign_with_header(header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let key = EncodingKey::from_rsa_pem(RSA1_KEY.as_bytes()).unwrap();
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).unwrap();
+    format!("{input}.{signature}")
+}
+
+#[test]
+fn audience_is_required_and_must_be_strings_when_audiences_are_configured() {
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("aud");
+    let no_aud = sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c);
+    assert_eq!(check(&no_aud), Err(JwtError::MissingClaim("aud")));
+    for bad in [json!(7), json!({"aud": "scopegate"}), json!(true)] {
+        c["aud"] = bad.clone();
+        assert_eq!(
+            check(&sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c)),
+            Err(JwtError::InvalidClaim("aud")),
+            "{bad}"
+        );
+    }
+    c["aud"] = json!(["scopegate", 7]);
+    assert_eq!(
+        check(&sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c)),
+        Err(JwtError::InvalidClaim("aud"))
+    );
+    c["aud"] = json!([]);
+    assert_eq!(
+        check(&sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c)),
+        Err(JwtError::WrongAudience)
+    );
+    // without configured audiences `aud` is not looked at
+    let mut any = policy();
+    any.audiences.clear();
+    assert!(verify(&no_aud, 0, &any, &keys(), NOW, DEFAULT_MAX_TOKEN_BYTES).is_ok());
+}
+
+#[test]
+fn a_header_with_crit_is_refused() {
+    for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!("x")] {
+        let token = sign_with_header(&json!({"alg": "RS256", "kid": "rsa1", "crit": crit}), &claims());
+        assert_eq!(check(&token), Err(JwtError::CriticalHeader), "{crit}");
+    }
+    let plain = sign_with_header(&json!({"alg": "RS256", "kid": "rsa1"}), &claims());
+    assert!(check(&plain).is_ok());
+}
+
+#[test]
+fn the_account_claim_is_required_when_configured() {
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("account");
+    let token = sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c);
+    assert_eq!(check(&token), Err(JwtError::MissingClaim("account")));
+    c["account"] = json!(null);
+    assert_eq!(
+        check(&sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c)),
+        Err(JwtError::MissingClaim("account"))
+    );
+    let mut unclaimed = policy();
+    unclaimed.account_claim = None;
+    let identity = verify(&token, 0, &unclaimed, &keys(), NOW, DEFAULT_MAX_TOKEN_BYTES).unwrap();
+    assert_eq!(identity.account, None);
+}
+
+#[test]
+fn a_claimed_account_off_the_issuers_list_is_refused() {
+    let mut c = claims();
+    c["account"] = json!("globex");
+    assert_eq!(
+        check(&sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c)),
+        Err(JwtError::AccountNotAllowed)
+    );
+    let mut any = policy();
+    any.accounts = AccountAllowList::from_entries(&["*"]);
+    let identity = verify(
+        &sign(Algorithm::RS256, "rsa1", RSA1_KEY, &c),
+        0,
+        &any,
+        &keys(),
+        NOW,
+        DEFAULT_MAX_TOKEN_BYTES,
+    )
+    .unwrap();
+    assert_eq!(identity.account.as_deref(), Some("globex"));
+    assert!(identity.allowed_accounts.allows("anything"));
+    let only = AccountAllowList::from_entries(&["acme", "globex"]);
+    assert!(only.allows("acme") && only.allows("globex") && !only.allows("initech"));
+    assert!(!AccountAllowList::from_entries::<&str>(&[]).allows("acme"));
 }

@@ -137,11 +137,12 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     }
     let tls = load_tls(&config)?;
     let state = Arc::new(state);
-    let served = runtime.block_on(crate::serve::run_with(
+    let served = runtime.block_on(crate::serve::run_with_limits(
         &listen,
         http_listen.as_deref().map(|addr| (addr, http_options)),
         admin_listen.as_deref(),
         tls,
+        config.listen.connections.limits(),
         Arc::clone(&state),
     ));
     // both listeners have drained: no check can still be deciding, so the audit log is complete

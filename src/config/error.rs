@@ -122,6 +122,14 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A `jwt.issuers[].accounts` entry that is neither `*` nor an account identifier.
+    #[error("`{field}`: `{value}` is not `*` or an account identifier (ASCII letters, digits, `_`, `-`)")]
+    JwtAccount {
+        /// The field.
+        field: String,
+        /// The value given.
+        value: String,
+    },
 }
 
 /// Every validation error of a configuration, reported together (one per line).

@@ -60,8 +60,12 @@ pub struct Issuer {
     pub algorithms: Vec<String>,
     /// Which claim names the principal and what it is; default: `{claim: sub, type: USER}`.
     pub principal: PrincipalClaim,
-    /// The claim naming the account; default: `account`.
-    pub account_claim: String,
+    /// The claim naming the account, which every token must then carry; `null`: tokens name no
+    /// account and act in the request's account; default: `account`.
+    pub account_claim: Option<String>,
+    /// The accounts this issuer is trusted for (`["*"]`: every account); required. A token whose
+    /// account (its claim, or the request's) is not listed is refused (`jwt_account_not_allowed`).
+    pub accounts: Vec<String>,
 }
 
 impl Default for Issuer {
@@ -76,7 +80,8 @@ impl Default for Issuer {
             leeway: "30s".to_owned(),
             algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
             principal: PrincipalClaim::default(),
-            account_claim: "account".to_owned(),
+            account_claim: Some("account".to_owned()),
+            accounts: Vec::new(),
         }
     }
 }
@@ -198,9 +203,26 @@ fn validate_issuer(i: usize, issuer: &Issuer, errors: &mut Vec<ConfigError>) {
             value: issuer.principal.kind.clone(),
         });
     }
-    if issuer.account_claim.is_empty() {
+    if issuer.account_claim.as_deref() == Some("") {
         errors.push(ConfigError::Empty {
             field: format!("{at}.account_claim"),
         });
+    }
+    if issuer.accounts.is_empty() {
+        errors.push(ConfigError::Empty {
+            field: format!("{at}.accounts"),
+        });
+    }
+    for account in &issuer.accounts {
+        let identifier = !account.is_empty()
+            && account
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if account != "*" && !identifier {
+            errors.push(ConfigError::JwtAccount {
+                field: format!("{at}.accounts"),
+                value: account.clone(),
+            });
+        }
     }
 }

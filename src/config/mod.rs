@@ -14,9 +14,11 @@ use serde::Deserialize;
 
 mod error;
 mod jwt;
+mod limits;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use jwt::{Issuer, Jwt, PrincipalClaim};
+pub use limits::Connections;
 
 /// The default port of the ext_authz gRPC listener (`listen.grpc`, on `127.0.0.1`).
 pub const DEFAULT_GRPC_PORT: u16 = 9191;
@@ -92,6 +94,8 @@ pub struct Listen {
     /// The admin listener: `/healthz`, `/readyz`, `/metrics`, `/authz/api/acl`, never a request to
     /// authorize; default: none (off; by convention `127.0.0.1:9193`).
     pub admin: Option<String>,
+    /// Header-read and idle timeouts and the connection cap of both listeners.
+    pub connections: Connections,
 }
 
 impl Default for Listen {
@@ -102,6 +106,7 @@ impl Default for Listen {
             http_source: "envoy".to_owned(),
             http_path_prefix: None,
             admin: None,
+            connections: Connections::default(),
         }
     }
 }
@@ -398,6 +403,7 @@ impl Config {
                 errors.push(ConfigError::PathPrefixSource);
             }
         }
+        self.listen.connections.validate(&mut errors);
         let empty = |field: &str, path: &Path, errors: &mut Vec<ConfigError>| {
             if path.as_os_str().is_empty() {
                 errors.push(ConfigError::Empty {

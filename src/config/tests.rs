@@ -20,6 +20,7 @@ jwt:
       algorithms: [RS256, ES256]
       principal: {claim: sub, type: USER}
       account_claim: account
+      accounts: [acme]
 cache: {tokens: 100000, token_ttl: 5m, accounts: 1000, account_idle: 1h}
 audit: {sink: stdout}
 mode: enforce
@@ -130,6 +131,7 @@ telemetry: {log_format: xml, otlp_endpoint: collector}
         "`jwt.issuers[0]`: set exactly one of `jwks_url`, `keys` and `discovery: true`",
         "`jwt.issuers[0].algorithms`: `HS256` is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
         "`jwt.issuers[0].principal.type`: `ROBOT` is not `USER` or `SERVICE_ACCOUNT`",
+        "`jwt.issuers[0].accounts` must not be empty",
         "`cache.tokens` must be at least 1",
         "`cache.accounts` must be at least 1",
         "`cache.token_ttl`: `5 minutes` is not a duration like `30s`, `5m` or `1h`",

@@ -152,6 +152,8 @@ pub async fn run_on(
         Arc::clone(&options.catalog),
         Arc::clone(&store),
     )));
+    // SIGHUP rescans at once, never exits (subscribing replaces its default action, exit).
+    let mut hangup = crate::tls::hangups();
     rescan(&scanner).await;
     // Logged once every valid account is served: scripts and tests wait for this line.
     if let Ok(local) = listener.local_addr() {
@@ -168,7 +170,12 @@ pub async fn run_on(
             let mut tick = tokio::time::interval(options.scan_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {},
+                    () = crate::tls::next_hangup(&mut hangup) => {
+                        tracing::info!(code = "sighup_rescan", "SIGHUP: rescanning the snapshot folder");
+                    },
+                }
                 rescan(&scanner).await;
             }
         })

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::authn::JwtError;
-use crate::authn::jwt::{self, IssuerPolicy, JwtIdentity, PrincipalKind};
+use crate::authn::jwt::{self, AccountAllowList, IssuerPolicy, JwtIdentity, PrincipalKind};
 use crate::config::{Jwt, parse_duration};
 
 pub mod store;
@@ -137,6 +137,7 @@ impl JwtSettings {
                 principal_claim: issuer.principal.claim.clone(),
                 principal_kind,
                 account_claim: issuer.account_claim.clone(),
+                accounts: AccountAllowList::from_entries(&issuer.accounts),
                 leeway_secs: duration("jwt.issuers[].leeway", &issuer.leeway)?.as_secs(),
             };
             issuers.push((policy, source));

@@ -23,7 +23,7 @@ use crate::rbac::{Catalog, CompiledAccount};
 use crate::route::{RouteTable, RouteTableErrors};
 use crate::snapshot::{AccountStats, ControlPlaneSource, SnapshotStats, SourceError};
 use crate::telemetry::metrics::Metrics;
-use crate::tls::{Listener, Protocols, ServerTls};
+use crate::tls::{ConnectionLimits, Listener, Protocols, ServerTls};
 
 pub mod authorize;
 pub mod detail;
@@ -406,16 +406,24 @@ pub async fn run_on(
         Some(jwt) => jwt.start().await,
         None => Vec::new(),
     };
+    // SIGHUP asks for a reload, never an exit: subscribed before serving, so that from the first
+    // answered check on the signal cannot kill the process (its default action).
+    let mut hangup = crate::tls::hangups();
     let watcher = {
         let state = Arc::clone(&state);
         let files = state.watches_files();
-        // Files are polled every POLL_INTERVAL; readiness (which a control plane changes on its
-        // own) is re-read as often.
+        // Files are polled every POLL_INTERVAL and on SIGHUP; readiness (which a control plane
+        // changes on its own) is re-read as often.
         tokio::spawn(async move {
             let mut ready = state.is_ready();
             let mut tick = tokio::time::interval(if files { POLL_INTERVAL } else { READINESS_INTERVAL });
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {},
+                    () = crate::tls::next_hangup(&mut hangup) => {
+                        tracing::info!(code = "sighup_reload", files, "SIGHUP: reloading snapshot files and tls certificates");
+                    },
+                }
                 if files {
                     let polled = Arc::clone(&state);
                     let _ = tokio::task::spawn_blocking(move || polled.reload()).await;
@@ -519,12 +527,23 @@ pub async fn run_with(
     tls: Option<Arc<ServerTls>>,
     state: Arc<State>,
 ) -> Result<(), ServeError> {
-    let grpc = Listener::new(bind(grpc_addr).await?, tls.as_ref(), Protocols::Grpc);
+    run_with_limits(grpc_addr, http, tls, ConnectionLimits::default(), state).await
+}
+
+/// [`run_with`], both listeners' connections held to `limits` (`listen.connections`).
+pub async fn run_with_limits(
+    grpc_addr: &str,
+    http: Option<(&str, HttpOptions)>,
+    tls: Option<Arc<ServerTls>>,
+    limits: ConnectionLimits,
+    state: Arc<State>,
+) -> Result<(), ServeError> {
+    let grpc = Listener::with_limits(bind(grpc_addr).await?, tls.as_ref(), Protocols::Grpc, limits);
     let (local, tls_on) = (grpc.local_addr(), grpc.is_tls());
     tracing::info!(%local, tls = tls_on, "scopegate ext_authz listening");
     let http = match http {
         Some((addr, options)) => {
-            let listener = Listener::new(bind(addr).await?, tls.as_ref(), Protocols::Http);
+            let listener = Listener::with_limits(bind(addr).await?, tls.as_ref(), Protocols::Http, limits);
             let (local, tls_on) = (listener.local_addr(), listener.is_tls());
             tracing::info!(%local, tls = tls_on, "scopegate http listening");
             Some((listener, options))

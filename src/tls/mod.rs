@@ -24,7 +24,7 @@ mod error;
 pub mod listener;
 
 pub use error::TlsError;
-pub use listener::{Conn, Listener};
+pub use listener::{Conn, ConnectionLimits, Listener};
 
 /// How often the certificate, key and client-CA files are checked for changes (SIGHUP also
 /// triggers a check).
@@ -252,21 +252,27 @@ impl ServerTls {
     }
 }
 
+/// A subscription to SIGHUP (nothing off Unix). Subscribing replaces SIGHUP's default action
+/// (exit) for the whole process.
 #[cfg(unix)]
-type Hangups = Option<tokio::signal::unix::Signal>;
+pub(crate) type Hangups = Option<tokio::signal::unix::Signal>;
+/// A subscription to SIGHUP (nothing off Unix).
 #[cfg(not(unix))]
-type Hangups = ();
+pub(crate) type Hangups = ();
 
+/// Subscribes to SIGHUP; call it before the signal may arrive.
 #[cfg(unix)]
-fn hangups() -> Hangups {
+pub(crate) fn hangups() -> Hangups {
     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
 }
 
+/// Subscribes to SIGHUP; call it before the signal may arrive.
 #[cfg(not(unix))]
-fn hangups() -> Hangups {}
+pub(crate) fn hangups() -> Hangups {}
 
+/// Completes at the next SIGHUP (never, when the subscription failed).
 #[cfg(unix)]
-async fn next_hangup(signal: &mut Hangups) {
+pub(crate) async fn next_hangup(signal: &mut Hangups) {
     if let Some(stream) = signal
         && stream.recv().await.is_some()
     {
@@ -276,8 +282,9 @@ async fn next_hangup(signal: &mut Hangups) {
     std::future::pending::<()>().await;
 }
 
+/// Completes at the next SIGHUP (never off Unix).
 #[cfg(not(unix))]
-async fn next_hangup(_signal: &mut Hangups) {
+pub(crate) async fn next_hangup(_signal: &mut Hangups) {
     std::future::pending::<()>().await;
 }
 

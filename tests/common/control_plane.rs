@@ -134,6 +134,11 @@ impl Process {
         self.child.id()
     }
 
+    /// Whether the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// The `http://` URL of the address.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

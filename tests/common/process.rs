@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,6 +20,8 @@ pub struct Process {
     pub grpc: SocketAddr,
     /// The HTTP listener's address.
     pub http: SocketAddr,
+    /// The `message` of every JSON log line after the listeners were logged.
+    messages: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
@@ -62,12 +64,39 @@ impl Process {
             }
         }
         // keep draining stderr so the server never blocks on a full pipe
-        std::thread::spawn(move || while rx.recv().is_ok() {});
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&messages);
+        std::thread::spawn(move || {
+            while let Ok(line) = rx.recv() {
+                if let Ok(log) = serde_json::from_str::<Value>(&line)
+                    && let Some(message) = log["fields"]["message"].as_str()
+                {
+                    kept.lock().unwrap().push(message.to_owned());
+                }
+            }
+        });
         Self {
             child,
             grpc: grpc.unwrap(),
             http: http.unwrap(),
+            messages,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// How many log lines so far had a message starting with `prefix`.
+    pub fn logged(&self, prefix: &str) -> usize {
+        let messages = self.messages.lock().unwrap();
+        messages.iter().filter(|m| m.starts_with(prefix)).count()
     }
 
     /// SIGTERM, then waits for a clean exit.
