@@ -527,13 +527,14 @@ pub async fn run_with(
     tls: Option<Arc<ServerTls>>,
     state: Arc<State>,
 ) -> Result<(), ServeError> {
-    run_with_limits(grpc_addr, http, tls, ConnectionLimits::default(), state).await
+    run_with_limits(grpc_addr, http, admin_addr, tls, ConnectionLimits::default(), state).await
 }
 
-/// [`run_with`], both listeners' connections held to `limits` (`listen.connections`).
+/// [`run_with`], every listener's connections held to `limits` (`listen.connections`).
 pub async fn run_with_limits(
     grpc_addr: &str,
     http: Option<(&str, HttpOptions)>,
+    admin_addr: Option<&str>,
     tls: Option<Arc<ServerTls>>,
     limits: ConnectionLimits,
     state: Arc<State>,
@@ -552,7 +553,7 @@ pub async fn run_with_limits(
     };
     let admin = match admin_addr {
         Some(addr) => {
-            let listener = Listener::new(bind(addr).await?, tls.as_ref(), Protocols::Http);
+            let listener = Listener::with_limits(bind(addr).await?, tls.as_ref(), Protocols::Http, limits);
             let (local, tls_on) = (listener.local_addr(), listener.is_tls());
             tracing::info!(%local, tls = tls_on, "scopegate admin listening");
             Some(listener)
