@@ -63,8 +63,10 @@ pub struct Issuer {
     /// The claim naming the account, which every token must then carry; `null`: tokens name no
     /// account and act in the request's account; default: `account`.
     pub account_claim: Option<String>,
-    /// The accounts this issuer is trusted for (`["*"]`: every account); required. A token whose
-    /// account (its claim, or the request's) is not listed is refused (`jwt_account_not_allowed`).
+    /// The accounts this issuer is trusted for; default: `["*"]` (every account, as before the list
+    /// existed: list them to bind an issuer to its accounts); an empty list is an error. A token
+    /// whose account (its claim, or the request's) is not listed is refused
+    /// (`jwt_account_not_allowed`).
     pub accounts: Vec<String>,
 }
 
@@ -81,7 +83,7 @@ impl Default for Issuer {
             algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
             principal: PrincipalClaim::default(),
             account_claim: Some("account".to_owned()),
-            accounts: Vec::new(),
+            accounts: vec!["*".to_owned()],
         }
     }
 }
