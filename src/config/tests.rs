@@ -108,7 +108,7 @@ listen: {grpc: "localhost:nine", http: "9192", http_path_prefix: "authz/"}
 tls: {cert: "", key: "", min_version: "1.1"}
 snapshot: {files: "", control_plane: {url: "cp:9300"}}
 routes: ""
-jwt: {issuers: [{issuer: "", algorithms: [HS256], principal: {type: ROBOT}}]}
+jwt: {issuers: [{issuer: "", algorithms: [HS256], principal: {type: ROBOT}, accounts: []}]}
 cache: {tokens: 0, token_ttl: 5 minutes, accounts: 0, account_idle: "1x"}
 audit: {sink: "file:", max_bytes: 0, keep: 0, queue: 0}
 mode: enforcing
