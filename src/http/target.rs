@@ -148,7 +148,7 @@ pub fn original_request<'a>(
     prefix: Option<&str>,
 ) -> Result<(Cow<'a, str>, Cow<'a, str>), TargetError> {
     if let Some(name) = METHOD_OVERRIDES.iter().find(|name| headers.contains_key(**name)) {
-        return Err(TargetError::MethodOverride(*name));
+        return Err(TargetError::MethodOverride(name));
     }
     let (method, target) = match source.headers() {
         Some((method_header, target_header)) => {
@@ -209,10 +209,7 @@ mod tests {
     fn each_source_reads_only_its_own_headers() {
         assert_eq!(run(HttpSource::Nginx, &ALL, "/c", None), ok("POST", "/a?x=1"));
         assert_eq!(run(HttpSource::Traefik, &ALL, "/c", None), ok("PUT", "/b"));
-        assert_eq!(
-            run(HttpSource::Envoy, &ALL, "/c", None),
-            ok("GET", "/c")
-        );
+        assert_eq!(run(HttpSource::Envoy, &ALL, "/c", None), ok("GET", "/c"));
         // the other family's headers never stand in for a missing one
         let traefik_only = &ALL[2..];
         assert_eq!(
