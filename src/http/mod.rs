@@ -409,6 +409,7 @@ mod tests {
         assert_eq!(checked.flaw(), None);
         assert_eq!(checked.get("harness-account"), None);
         assert_eq!(checked.flaw(), Some(INVALID_HEADER_VALUE));
+        let checked = CheckedHeaders::new(&headers);
         assert_eq!(checked.get("x-api-key"), Some("a"));
         assert_eq!(checked.flaw(), Some(AMBIGUOUS_HEADER));
     }
