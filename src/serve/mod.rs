@@ -527,7 +527,15 @@ pub async fn run_with(
     tls: Option<Arc<ServerTls>>,
     state: Arc<State>,
 ) -> Result<(), ServeError> {
-    run_with_limits(grpc_addr, http, admin_addr, tls, ConnectionLimits::default(), state).await
+    run_with_limits(
+        grpc_addr,
+        http,
+        admin_addr,
+        tls,
+        ConnectionLimits::default(),
+        state,
+    )
+    .await
 }
 
 /// [`run_with`], every listener's connections held to `limits` (`listen.connections`).
