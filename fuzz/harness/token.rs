@@ -16,7 +16,9 @@ pub fn run(data: &[u8]) {
             assert!(raw.ends_with(token.secret));
         }
         Err(error) => {
-            if raw.len() > 8 {
+            // a token has dots and error messages have none, so an input that is merely a piece of
+            // a fixed message (`ed api token: too few segme`) is not an echo
+            if raw.len() > 8 && raw.contains('.') {
                 assert!(!error.to_string().contains(raw));
             }
         }

@@ -232,7 +232,10 @@ pub fn verify(
     // exp and nbf are checked below against `now`, so results do not depend on the wall clock here.
     validation.validate_exp = false;
     validation.validate_nbf = false;
+    // jsonwebtoken checks `iss` and `aud` only when present (and readable): both are required here,
+    // `aud` when audiences are configured, or a token without one (or with a non-string one) would pass.
     validation.required_spec_claims.clear();
+    validation.required_spec_claims.insert("iss".to_owned());
     validation.set_issuer(&[policy.issuer.as_str()]);
     // `aud` is checked below: jsonwebtoken accepts a token without `aud`, or with one it cannot
     // parse, even when audiences are set.
@@ -242,6 +245,7 @@ pub fn verify(
             ErrorKind::InvalidSignature => JwtError::BadSignature,
             ErrorKind::InvalidIssuer => JwtError::WrongIssuer,
             ErrorKind::InvalidAudience => JwtError::WrongAudience,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => JwtError::MissingClaim("iss"),
             ErrorKind::MissingRequiredClaim(_) => JwtError::MissingClaim("aud"),
             ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => JwtError::AlgorithmNotAllowed,
             _ => JwtError::Malformed("undecodable token"),

@@ -128,6 +128,52 @@ fn audience_and_issuer_must_match() {
     );
 }
 
+/// Found by the `jwt` fuzz target: jsonwebtoken checks `iss` and `aud` only when they are present
+/// and readable, so a token without them (or with a number there) was accepted despite the policy.
+#[test]
+fn missing_or_unreadable_issuer_and_audience_are_refused() {
+    let sign_rsa = |c: &serde_json::Value| sign(Algorithm::RS256, "rsa1", RSA1_KEY, c);
+    for aud in [
+        None,
+        Some(json!(5)),
+        Some(json!(null)),
+        Some(json!({"a": "scopegate"})),
+    ] {
+        let mut c = claims();
+        match aud {
+            Some(aud) => c["aud"] = aud,
+            None => drop(c.as_object_mut().unwrap().remove("aud")),
+        }
+        assert_eq!(check(&sign_rsa(&c)), Err(JwtError::MissingClaim("aud")), "{c}");
+    }
+    for iss in [None, Some(json!(5))] {
+        let mut c = claims();
+        match iss {
+            Some(iss) => c["iss"] = iss,
+            None => drop(c.as_object_mut().unwrap().remove("iss")),
+        }
+        assert_eq!(check(&sign_rsa(&c)), Err(JwtError::MissingClaim("iss")), "{c}");
+    }
+    // without configured audiences, no `aud` is needed
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("aud");
+    let any_audience = IssuerPolicy {
+        audiences: Vec::new(),
+        ..policy()
+    };
+    assert!(
+        verify(
+            &sign_rsa(&c),
+            0,
+            &any_audience,
+            &keys(),
+            NOW,
+            DEFAULT_MAX_TOKEN_BYTES
+        )
+        .is_ok()
+    );
+}
+
 #[test]
 fn alg_none_and_hmac_with_the_rsa_public_key_are_refused() {
     let b64 = |v: &serde_json::Value| {
