@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use scopegate::authn::jwt::{
-    self, DEFAULT_MAX_TOKEN_BYTES, IssuerPolicy, KeySet, PrincipalKind, VerifyingKey,
+    self, AccountAllowList, DEFAULT_MAX_TOKEN_BYTES, IssuerPolicy, KeySet, PrincipalKind, VerifyingKey,
 };
 use scopegate::rbac::{Catalog, CompiledAccount, compile, model::AccountSnapshot, model::FileFormat};
 use scopegate::serve::snapshots::DEMO_SNAPSHOT_YAML;
@@ -49,7 +49,8 @@ fn fixture() -> Option<Fixture> {
         algorithms: vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
         principal_claim: "sub".to_owned(),
         principal_kind: PrincipalKind::User,
-        account_claim: "account".to_owned(),
+        account_claim: Some("account".to_owned()),
+        accounts: AccountAllowList::Any,
         leeway_secs: LEEWAY,
     };
     // a second issuer: service accounts, any audience
@@ -154,7 +155,11 @@ fn assert_identity_matches(policy: &IssuerPolicy, identity: &jwt::JwtIdentity, c
     );
     assert!(!identity.principal.is_empty());
     assert_eq!(identity.kind, policy.principal_kind);
-    match claims.get(&policy.account_claim) {
+    match policy
+        .account_claim
+        .as_deref()
+        .and_then(|claim| claims.get(claim))
+    {
         None | Some(Value::Null) => assert!(identity.account.is_none()),
         Some(value) => assert_eq!(value.as_str(), identity.account.as_deref()),
     }

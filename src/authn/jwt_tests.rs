@@ -144,7 +144,14 @@ fn missing_or_unreadable_issuer_and_audience_are_refused() {
             Some(aud) => c["aud"] = aud,
             None => drop(c.as_object_mut().unwrap().remove("aud")),
         }
-        assert_eq!(check(&sign_rsa(&c)), Err(JwtError::MissingClaim("aud")), "{c}");
+        let refused = check(&sign_rsa(&c));
+        assert!(
+            matches!(
+                refused,
+                Err(JwtError::MissingClaim("aud") | JwtError::InvalidClaim("aud"))
+            ),
+            "{c}: {refused:?}"
+        );
     }
     for iss in [None, Some(json!(5))] {
         let mut c = claims();
