@@ -10,10 +10,26 @@ use std::process::Command;
 
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
+/// The platform cargo builds for here, as `cargo -vV` reports it.
+fn host_platform() -> String {
+    let output = Command::new(env!("CARGO")).arg("-vV").output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("cargo -vV names the host")
+        .to_owned()
+}
+
 /// The `proto/` folder of the envoy-types crate this build uses, found through `cargo metadata`.
+/// Offline and filtered to this platform: a build downloads only the packages its platform needs, so
+/// an unfiltered listing would ask for Windows-only crates the machine never fetched.
 fn envoy_protos() -> PathBuf {
+    let host = host_platform();
     let output = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
