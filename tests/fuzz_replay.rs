@@ -5,6 +5,8 @@
 
 #[path = "../fuzz/harness/acl.rs"]
 mod acl;
+#[path = "../fuzz/harness/http_target.rs"]
+mod http_target;
 #[path = "../fuzz/harness/jwt.rs"]
 mod jwt;
 #[path = "../fuzz/harness/route.rs"]
@@ -61,6 +63,7 @@ fn acl_corpus_replays() {
     replay("acl", acl::run);
 }
 
-// `http_target` (fuzz/harness/http_target.rs) needs `scopegate::http::target`, merged with the
-// HTTP-source rewrite; then add `#[path = "../fuzz/harness/http_target.rs"] mod http_target;` and
-// `replay("http_target", http_target::run)` here.
+#[test]
+fn http_target_corpus_replays() {
+    replay("http_target", http_target::run);
+}
