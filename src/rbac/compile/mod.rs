@@ -71,7 +71,7 @@ struct Builder {
 
 /// One entry a section declares, as [`Builder::declare`] checks it.
 struct Declaration<'a> {
-    /// What the entry is, as errors name it: `user group`, `role`, `resource pipeline`, ...
+    /// What the entry is, as errors name it: `user group`, `role`, `resource PIPELINE`, ...
     kind: &'a str,
     /// Its identifier.
     identifier: &'a str,
