@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the RBAC engine on a large generated account (200 orgs x 10 projects,
 //! 20,000 users, 2,000 groups, 100,000 role assignments; see `support::Shape`):
 //! - `decide/*`: the compiled engine on allowed and denied checks;
-//! - `naive/*`: the same checks through a literal scan of the raw snapshot (`support::naive`);
+//! - `naive/*`: the same checks through a literal scan of the raw snapshot (`support::naive`, the
+//!   oracle of `tests/model_equivalence`);
 //! - `compile/100k_assignments`: validating and indexing the snapshot.
 //!
 //! Engine and naive model are asserted to agree (outside the timed loops) on the benched checks and
@@ -21,7 +22,7 @@ use scopegate::rbac::compiled::{AccountStats, Grant};
 use scopegate::rbac::model::{AccountSnapshot, PrincipalType, Scope};
 use scopegate::rbac::{Catalog, Check, CompiledAccount, Decision, Principal, Reason, compile, decide};
 
-use support::naive::{NaiveCheck, NaiveModel, NaivePrincipal};
+use support::naive::{NaivePrincipal, naive_decide};
 use support::{Rng, Shape, generate, pipeline_name};
 
 /// One benched check: a user asking for a permission on a resource at a scope.
@@ -67,14 +68,44 @@ fn engine(account: &CompiledAccount, case: &Case) -> Decision {
     decide(account, &resolved.principal, &resolved.check)
 }
 
-fn naive_check<'a>(catalog: &'a Catalog, case: &'a Case) -> NaiveCheck<'a> {
-    let permission = catalog.permission_id(case.permission).expect("permission");
-    let resource_type = catalog.permission(permission).expect("permission").resource_type;
-    NaiveCheck {
-        scope: &case.scope,
-        permission: case.permission,
-        resource_type: catalog.resource_type_name(resource_type),
-        resource_id: case.resource_id.as_deref(),
+/// A case in the naive model's terms.
+struct NaiveCase<'a> {
+    principal: NaivePrincipal,
+    org: Option<&'a str>,
+    project: Option<&'a str>,
+    permission: &'a str,
+    resource_type: &'a str,
+    resource_id: Option<&'a str>,
+}
+
+impl<'a> NaiveCase<'a> {
+    fn new(catalog: &'a Catalog, case: &'a Case) -> Self {
+        let permission = catalog.permission_id(case.permission).expect("permission");
+        let resource_type = catalog.permission(permission).expect("permission").resource_type;
+        let non_empty = |s: &'a str| (!s.is_empty()).then_some(s);
+        Self {
+            principal: NaivePrincipal::User(case.user.clone()),
+            org: non_empty(&case.scope.org),
+            project: non_empty(&case.scope.project),
+            permission: case.permission,
+            resource_type: catalog.resource_type_name(resource_type),
+            resource_id: case.resource_id.as_deref(),
+        }
+    }
+
+    /// The naive model's answer: a scan of `snapshot`.
+    fn decide(&self, snapshot: &AccountSnapshot, catalog: &Catalog) -> bool {
+        naive_decide(
+            snapshot,
+            catalog,
+            &self.principal,
+            None,
+            self.org,
+            self.project,
+            self.permission,
+            self.resource_type,
+            self.resource_id,
+        )
     }
 }
 
@@ -330,7 +361,7 @@ fn report_stats(stats: &AccountStats, compile_time: Duration, rss_kib: u64) {
 }
 
 /// Engine and naive model agree on random checks of busy users (a second opinion, outside timing).
-fn cross_check(account: &CompiledAccount, naive: &NaiveModel<'_>, counts: &HashMap<Key<'_>, u32>) {
+fn cross_check(account: &CompiledAccount, snapshot: &AccountSnapshot, counts: &HashMap<Key<'_>, u32>) {
     const PERMISSIONS: [&str; 10] = [
         "core_pipeline_view",
         "core_pipeline_execute",
@@ -359,12 +390,9 @@ fn cross_check(account: &CompiledAccount, naive: &NaiveModel<'_>, counts: &HashM
             resource_id: rng.chance(0.8).then(|| pipeline_name(rng.below(200))),
         };
         let expected = engine(account, &case);
-        let actual = naive.decide(
-            NaivePrincipal::User(&case.user),
-            &naive_check(account.catalog(), &case),
-        );
+        let actual = NaiveCase::new(account.catalog(), &case).decide(snapshot, account.catalog());
         assert_eq!(
-            expected.allowed, actual.allowed,
+            expected.allowed, actual,
             "engine and naive model disagree on {case:?}: engine {expected:?}, naive {actual:?}"
         );
         allowed += usize::from(expected.allowed);
@@ -389,13 +417,12 @@ fn benches(c: &mut Criterion) {
     );
 
     let counts = applicable_counts(&snapshot);
-    let naive = NaiveModel::new(&snapshot, &catalog);
     let cases = pick_cases(&snapshot, &account, &counts);
     for case in &cases {
         let decision = engine(&account, case);
-        let reference = naive.decide(NaivePrincipal::User(&case.user), &naive_check(&catalog, case));
+        let reference = NaiveCase::new(&catalog, case).decide(&snapshot, &catalog);
         assert_eq!(
-            decision.allowed, reference.allowed,
+            decision.allowed, reference,
             "engine and naive model disagree on {case:?}"
         );
         assert_eq!(decision.allowed, case.name.starts_with("allowed"), "{case:?}");
@@ -414,7 +441,7 @@ fn benches(c: &mut Criterion) {
             explanation,
         );
     }
-    cross_check(&account, &naive, &counts);
+    cross_check(&account, &snapshot, &counts);
 
     let mut group = c.benchmark_group("decide");
     for case in &cases {
@@ -435,10 +462,9 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("naive");
     group.sampling_mode(SamplingMode::Flat);
     for case in &cases {
-        let check = naive_check(&catalog, case);
-        let principal = NaivePrincipal::User(&case.user);
+        let naive = NaiveCase::new(&catalog, case);
         group.bench_function(case.name, |b| {
-            b.iter(|| naive.decide(black_box(principal), black_box(&check)))
+            b.iter(|| black_box(&naive).decide(black_box(&snapshot), &catalog))
         });
     }
     group.finish();

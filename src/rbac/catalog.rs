@@ -353,7 +353,7 @@ fn derive_managed_roles(catalog: &Catalog) -> Vec<ManagedRole> {
         levels: LevelSet::ALL,
         permissions: catalog.set_where(|p| iro_action(p) == Some("view")),
     });
-    // A managed role must only hold what its levels allow (model.md "Roles").
+    // A managed role must only hold what its levels allow (docs/model.md "Roles").
     for role in &mut roles {
         let allowed = catalog.set_where(|p| {
             Level::ALL

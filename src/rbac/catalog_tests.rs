@@ -1,3 +1,6 @@
+//! Unit tests of `Catalog`: the embedded catalog's permissions, levels, resource types and managed roles,
+//! and every error of a bad catalog.
+
 use super::*;
 
 fn catalog() -> Catalog {

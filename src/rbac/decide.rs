@@ -1,4 +1,4 @@
-//! The decision (model.md "The decision"): pure, synchronous, allocation-free. Returns the
+//! The decision (docs/model.md "The decision"): pure, synchronous, allocation-free. Returns the
 //! answer with the reason that produced it; naming things for people is left to `Decision::explain`.
 
 use std::fmt::Write as _;
@@ -144,7 +144,7 @@ impl Decision {
     }
 }
 
-/// Decides whether `principal` may do `check` in `account` (model.md "The decision").
+/// Decides whether `principal` may do `check` in `account` (docs/model.md "The decision").
 pub fn decide(account: &CompiledAccount, principal: &Principal<'_>, check: &Check<'_>) -> Decision {
     if account.is_disabled(principal.id) {
         return Decision::deny(Reason::PrincipalDisabled);

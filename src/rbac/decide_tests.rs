@@ -1,3 +1,5 @@
+//! Unit tests of `decide`: each rule of the decision (docs/model.md "The decision") on the shared fixture.
+
 use super::*;
 use crate::rbac::test_fixture::fixture;
 

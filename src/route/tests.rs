@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Unit tests of the route table: the format example, methods, scopes, captures and policies as requests
+//! resolve. Validation errors, the default table and scope extraction are in `tests/{compile,default,scope}.rs`.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -258,12 +260,9 @@ fn json_tables_parse_too() {
     assert_eq!(Format::from_file_name("r.yml"), Format::Yaml);
 }
 
-#[path = "tests_compile.rs"]
 mod compile;
-#[path = "tests_default.rs"]
 mod default;
-#[path = "tests_scope.rs"]
-mod scope_tests;
+mod scope;
 
 /// All the permission IDs of the embedded catalog (`data/catalog.yaml`).
 pub(super) fn catalog_ids() -> HashSet<String> {

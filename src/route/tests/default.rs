@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The default route table (`DEFAULT_ROUTES_YAML`, `deploy/routes/harness-ng.yaml`): it compiles against
+//! the catalog, covers every permission it should, and resolves the Harness NG, v1 and AI SRE examples.
 
 use std::borrow::Cow;
 

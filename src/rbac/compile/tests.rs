@@ -1,3 +1,5 @@
+//! Unit tests of `compile`: the fixture compiles, and each validation error is reported with its entry.
+
 use std::sync::Arc;
 
 use crate::rbac::test_fixture::{FIXTURE, compile_yaml, fixture, snapshot};

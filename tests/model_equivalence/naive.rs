@@ -1,10 +1,13 @@
-//! A deliberately naive reading of the access-control model (model.md "The decision", "Resource
-//! groups", "Principals", "Roles"), used as the oracle for `tests/model_equivalence.rs`.
+//! A deliberately naive reading of the access-control model (docs/model.md "The decision", "Resource
+//! groups", "Principals", "Roles"): THE oracle. The property test (`tests/model_equivalence/main.rs`) holds the
+//! engine against it, and the `decide` bench (`benches/support/`, which includes this file) times it
+//! as the baseline of a literal scan.
 //!
 //! Written from the spec, not from `src/rbac`: no indexes, no interning, every quantifier of the spec
 //! is a plain loop over the raw `AccountSnapshot`. It only takes *data* from the engine: each
 //! permission's levels, resource type and implicit flag, and the contents of the managed roles.
-//! Scopes are plain `(org, project)` paths with `""` for "absent".
+//! Scopes are plain `(org, project)` paths with `""` for "absent", borrowed from the snapshot and the
+//! check so that a scan allocates nothing.
 //!
 //! It assumes the snapshot is valid (the test asserts `compile` accepts it).
 
@@ -30,27 +33,27 @@ pub enum NaivePrincipal {
 }
 
 /// A scope of the account as a path: `("", "")` = account, `(org, "")` = org, `(org, project)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Path {
-    org: String,
-    project: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Path<'a> {
+    org: &'a str,
+    project: &'a str,
 }
 
-impl Path {
-    fn new(org: Option<&str>, project: Option<&str>) -> Path {
+impl<'a> Path<'a> {
+    fn new(org: Option<&'a str>, project: Option<&'a str>) -> Path<'a> {
         Path {
-            org: org.unwrap_or("").to_owned(),
-            project: project.unwrap_or("").to_owned(),
+            org: org.unwrap_or(""),
+            project: project.unwrap_or(""),
         }
     }
 
     /// The scope a snapshot entry names; an absent scope is the account.
-    fn of(scope: Option<&Scope>) -> Path {
+    fn of(scope: Option<&'a Scope>) -> Path<'a> {
         match scope {
             None => Path::new(None, None),
             Some(scope) => Path {
-                org: scope.org.clone(),
-                project: scope.project.clone(),
+                org: &scope.org,
+                project: &scope.project,
             },
         }
     }
@@ -66,7 +69,7 @@ impl Path {
     }
 
     /// `self ⊑ other`: self is other or one of its ancestors.
-    fn is_ancestor_or_self_of(&self, other: &Path) -> bool {
+    fn is_ancestor_or_self_of(&self, other: &Path<'_>) -> bool {
         if self.org.is_empty() {
             return true; // the account is above everything
         }
@@ -77,14 +80,14 @@ impl Path {
     }
 
     /// The ancestor-or-self of this scope at `level`, if there is one.
-    fn ancestor_at(&self, level: Level) -> Option<Path> {
+    fn ancestor_at(&self, level: Level) -> Option<Path<'a>> {
         let ancestor = match level {
             Level::Account => Path::new(None, None),
             Level::Organization => Path {
-                org: self.org.clone(),
-                project: String::new(),
+                org: self.org,
+                project: "",
             },
-            Level::Project => self.clone(),
+            Level::Project => *self,
         };
         if ancestor.level() == level && ancestor.is_ancestor_or_self_of(self) {
             Some(ancestor)
@@ -114,7 +117,7 @@ impl Path {
     }
 }
 
-/// The decision of model.md for `principal` (with token subset `N` = `token_subset`) asking for
+/// The decision of docs/model.md for `principal` (with token subset `N` = `token_subset`) asking for
 /// `permission` on resource (`resource_type`, `resource_id`) in scope `org`/`project`.
 #[allow(clippy::too_many_arguments)]
 pub fn naive_decide(
@@ -186,7 +189,7 @@ pub fn naive_decide(
         let child = if resource_type == "ORGANIZATION" && scope.level() == Level::Account {
             Some(Path::new(Some(identifier), None))
         } else if resource_type == "PROJECT" && scope.level() == Level::Organization {
-            Some(Path::new(Some(&scope.org), Some(identifier)))
+            Some(Path::new(Some(scope.org), Some(identifier)))
         } else {
             None
         };
@@ -211,12 +214,12 @@ struct Request<'a> {
     resource_type: &'a str,
     resource_id: Option<&'a str>,
     /// Where the resource's attributes are recorded: the checked scope `S`.
-    attributes_scope: &'a Path,
+    attributes_scope: &'a Path<'a>,
 }
 
 impl Request<'_> {
     /// Rule 4 at scope `at`: is there an enabled assignment meeting every condition?
-    fn some_assignment_grants_at(&self, at: &Path) -> bool {
+    fn some_assignment_grants_at(&self, at: &Path<'_>) -> bool {
         for assignment in &self.snapshot.role_assignments {
             if assignment.disabled {
                 continue;
@@ -244,12 +247,12 @@ impl Request<'_> {
 
     /// `RA.principal` is P, or a USER_GROUP with P as a member. Groups and service accounts live at
     /// the assignment's scope, or at its ancestor at `scope_level` when that is set.
-    fn principal_matches(&self, assignment: &RoleAssignment, assignment_scope: &Path) -> bool {
+    fn principal_matches(&self, assignment: &RoleAssignment, assignment_scope: &Path<'_>) -> bool {
         let Some(reference) = &assignment.principal else {
             return false;
         };
         let home = if reference.scope_level == ScopeLevel::Unspecified as i32 {
-            Some(assignment_scope.clone())
+            Some(*assignment_scope)
         } else if reference.scope_level == ScopeLevel::Account as i32 {
             assignment_scope.ancestor_at(Level::Account)
         } else if reference.scope_level == ScopeLevel::Organization as i32 {
@@ -292,7 +295,7 @@ impl Request<'_> {
     }
 
     /// A custom role named `role` living exactly at the assignment's scope, else the managed role.
-    fn role_contains_permission(&self, role: &str, assignment_scope: &Path) -> bool {
+    fn role_contains_permission(&self, role: &str, assignment_scope: &Path<'_>) -> bool {
         for custom in &self.snapshot.roles {
             if custom.identifier == role && Path::of(custom.scope.as_ref()) == *assignment_scope {
                 return custom.permissions.iter().any(|p| p == self.permission);
@@ -312,13 +315,13 @@ impl Request<'_> {
 
     /// Included scopes: INCLUDING covers `B ⊑ at`, EXCLUDING covers `B = at`; an entry without a
     /// scope has the assignment's scope as `B` (a custom group is used only where it lives).
-    fn group_covers_scope(&self, group: &str, assignment_scope: &Path, at: &Path) -> bool {
+    fn group_covers_scope(&self, group: &str, assignment_scope: &Path<'_>, at: &Path<'_>) -> bool {
         for custom in &self.snapshot.resource_groups {
             if custom.identifier == group && Path::of(custom.scope.as_ref()) == *assignment_scope {
                 for included in &custom.included_scopes {
                     let base = match &included.scope {
                         Some(scope) => Path::of(Some(scope)),
-                        None => assignment_scope.clone(),
+                        None => *assignment_scope,
                     };
                     let covered = if included.filter == ScopeFilter::IncludingChildScopes as i32 {
                         base.is_ancestor_or_self_of(at)
@@ -334,7 +337,7 @@ impl Request<'_> {
                 return false;
             }
         }
-        // Managed groups, resolved against the assignment's scope (model.md "Resource groups").
+        // Managed groups, resolved against the assignment's scope (docs/model.md "Resource groups").
         match group {
             "_all_account_level_resources" => {
                 assignment_scope.level() == Level::Account && assignment_scope == at
@@ -355,7 +358,7 @@ impl Request<'_> {
     /// Resource filter: include-all; or an entry of type T with identifiers containing I, or an
     /// attribute filter the resource matches, or neither (type-wide). Without I only include-all
     /// and type-wide entries cover.
-    fn group_covers_resource(&self, group: &str, assignment_scope: &Path) -> bool {
+    fn group_covers_resource(&self, group: &str, assignment_scope: &Path<'_>) -> bool {
         for custom in &self.snapshot.resource_groups {
             if custom.identifier == group && Path::of(custom.scope.as_ref()) == *assignment_scope {
                 let Some(filter) = &custom.resource_filter else {

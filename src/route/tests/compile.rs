@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Route-table validation: every way a table can be rejected, each error naming its route, all at once.
 
 use super::super::*;
 use super::any_permission;
