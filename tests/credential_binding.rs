@@ -140,7 +140,7 @@ async fn a_secret_changed_without_a_new_version_stops_working_at_once() {
     .unwrap();
     let reloaded = Arc::clone(&state);
     assert!(
-        tokio::task::spawn_blocking(move || reloaded.reload())
+        tokio::task::spawn_blocking(move || reloaded.accounts().reload())
             .await
             .unwrap()
     );

@@ -273,7 +273,7 @@ async fn reload_flips_the_decision_and_rejects_an_invalid_file() {
     // An invalid file keeps version 2.
     std::fs::write(&file, "account: acme\nversion: [not, a, number\n").unwrap();
     let polled = Arc::clone(&state);
-    tokio::task::spawn_blocking(move || polled.reload())
+    tokio::task::spawn_blocking(move || polled.accounts().reload())
         .await
         .unwrap();
     assert_eq!(state.accounts().account("acme").unwrap().version(), 2);
