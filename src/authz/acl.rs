@@ -226,6 +226,7 @@ impl Authorizer {
 
     /// Credential → principal for a request that is not routed: the credential's own account, else
     /// `account_hint`, at `now`.
+    #[allow(clippy::result_large_err)] // the Err is rendered at once; boxing would only add an allocation
     fn authenticate_caller<'a>(
         &self,
         request: &Request<'a>,
@@ -332,6 +333,7 @@ fn permitted(
 
 /// Asking about another principal takes its view permission: `core_user_view` on the user in every
 /// scope asked about, or `core_serviceaccount_view` on the service account at account level.
+#[allow(clippy::result_large_err)] // a denial is rendered at once; boxing would buy nothing
 fn may_ask_about(
     account: &CompiledAccount,
     caller: Principal<'_>,
