@@ -20,8 +20,8 @@ use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse,
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
 use envoy_types::pb::google::rpc::Status;
+use scopegate::authz::Authorizer;
 use scopegate::envoy::AuthzService;
-use scopegate::serve::State;
 use tokio::runtime::Runtime;
 
 const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
@@ -90,7 +90,7 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let service = AuthzService::new(Arc::new(State::demo().unwrap()));
+    let service = AuthzService::new(Arc::new(Authorizer::demo().unwrap()));
     let cases = [
         (
             "allowed",
@@ -131,7 +131,7 @@ fn benches(c: &mut Criterion) {
         ..scopegate::config::Audit::default()
     };
     let log = scopegate::audit::AuditLog::from_config(&audit).unwrap();
-    let audited = Arc::new(State::demo().unwrap().with_audit(log));
+    let audited = Arc::new(Authorizer::demo().unwrap().with_audit(log));
     let audited_service = AuthzService::new(Arc::clone(&audited));
     assert_eq!(codes(&call(&rt, &audited_service, &cases[0].1)), (0, 200));
     group.bench_function("allowed_audit_file", |b| {

@@ -27,9 +27,9 @@ use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use prost::Message;
+use scopegate::authz::Authorizer;
 use scopegate::control_plane::{Options, SCAN_INTERVAL};
 use scopegate::rbac::{Catalog, compile};
-use scopegate::serve::State;
 
 const EXECUTE: &str = "/v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute";
 
@@ -55,8 +55,8 @@ fn alice(account: &str) -> CheckRequest {
     }
 }
 
-fn allowed(state: &State, request: &CheckRequest) -> bool {
-    let response = scopegate::envoy::check(state, request);
+async fn allowed(state: &Authorizer, request: &CheckRequest) -> bool {
+    let response = scopegate::envoy::check(state, request).await;
     matches!(response.http_response, Some(HttpResponse::OkResponse(_)))
 }
 
@@ -111,17 +111,17 @@ async fn change_to_decision() {
     cp::write_atomic(&file, &cp::demo("acme", 1, false));
     let url = control_plane(&dir.0).await;
     let state = cp::sidecar(cp::remote(&url));
-    state.start();
-    assert!(state.load_account("acme").await);
+    state.accounts().start();
+    assert!(state.accounts().load("acme").await);
     let request = alice("acme");
     let mut samples = Vec::new();
     for version in 2..22 {
         // Writes land at a random point of the control plane's rescan cycle, as real edits do.
         tokio::time::sleep(SCAN_INTERVAL.mul_f64(rand::random::<f64>())).await;
-        let before = allowed(&state, &request);
+        let before = allowed(&state, &request).await;
         cp::write_atomic(&file, &cp::demo("acme", version, before));
         let start = Instant::now();
-        while allowed(&state, &request) == before {
+        while allowed(&state, &request).await == before {
             assert!(start.elapsed() < Duration::from_secs(10), "no change");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -149,7 +149,7 @@ async fn large_account_load(dir: &cp::TempDir, url: &str) {
         options.load_timeout = Duration::from_secs(120);
         let state = cp::sidecar(options);
         let start = Instant::now();
-        assert!(state.load_account("bench").await);
+        assert!(state.accounts().load("bench").await);
         loads.push(start.elapsed());
     }
     println!(

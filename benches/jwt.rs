@@ -17,11 +17,12 @@ use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse,
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use scopegate::accounts::SnapshotSource;
 use scopegate::authn::jwk::parse_key_file;
 use scopegate::authn::jwt::{self, IssuerPolicy, KeySet, PrincipalKind};
+use scopegate::authz::{Authorizer, AuthorizerOptions};
 use scopegate::envoy::AuthzService;
 use scopegate::jwks::{FetchSettings, JwtSettings, KeySource};
-use scopegate::serve::{SnapshotSource, State, StateOptions};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -120,11 +121,11 @@ fn benches(c: &mut Criterion) {
         cache_ttl: Duration::from_secs(300),
         envoy_metadata: None,
     };
-    let options = StateOptions {
+    let options = AuthorizerOptions {
         jwt: Some(settings),
-        ..StateOptions::default()
+        ..AuthorizerOptions::default()
     };
-    let state = Arc::new(State::load_with(SnapshotSource::Embedded, None, &options).unwrap());
+    let state = Arc::new(Authorizer::load_with(SnapshotSource::Embedded, None, &options).unwrap());
     let service = AuthzService::new(Arc::clone(&state));
     let token = sign(KEYS[0].0, KEYS[0].1);
     let bearer = format!("Bearer {token}");
@@ -137,7 +138,7 @@ fn benches(c: &mut Criterion) {
             "{resp:?}"
         );
     }
-    let jwt_auth = state.jwt().unwrap();
+    let jwt_auth = state.credentials().jwt().unwrap();
 
     let mut group = c.benchmark_group("jwt");
     group.bench_function("check_cached", |b| {

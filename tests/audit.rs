@@ -16,9 +16,9 @@ use common::{ALICE, EXECUTE, Server, allowed, check, request};
 use http::{HttpServer, send};
 use process::Process;
 use scopegate::audit::AuditLog;
+use scopegate::authz::Authorizer;
 use scopegate::config;
 use scopegate::http::{HttpOptions, HttpSource};
-use scopegate::serve::State;
 use serde_json::Value;
 
 const CAROL: &str = "pat.acme.caroltok01.CarolDemoSecret01";
@@ -193,7 +193,7 @@ async fn a_rotated_log_loses_and_splits_no_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let log = AuditLog::from_config(&audit_config(&path, 2_000, 100)).unwrap();
-    let state = Arc::new(State::demo().unwrap().with_audit(log));
+    let state = Arc::new(Authorizer::demo().unwrap().with_audit(log));
     let server = HttpServer::start(Arc::clone(&state), HttpOptions::with_source(HttpSource::Nginx)).await;
     for i in 0..60_u32 {
         let token = if i.is_multiple_of(2) { ALICE } else { CI_RO };
@@ -236,7 +236,7 @@ async fn dry_run_allows_a_denied_request_and_audits_the_denial() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let log = AuditLog::from_config(&audit_config(&path, 1 << 20, 1)).unwrap();
-    let state = Arc::new(State::demo().unwrap().with_audit(log).with_dry_run(true));
+    let state = Arc::new(Authorizer::demo().unwrap().with_audit(log).with_dry_run(true));
     let http = HttpServer::start(Arc::clone(&state), HttpOptions::with_source(HttpSource::Nginx)).await;
     let grpc = Server::start(Arc::clone(&state)).await;
     let denied = [
@@ -299,9 +299,10 @@ async fn dry_run_allows_a_denied_request_and_audits_the_denial() {
 #[tokio::test]
 async fn a_jwt_is_audited_by_issuer_and_principal_never_by_token() {
     use common::jwt::{RSA2, RSA2_PUBLIC_PATH, now};
+    use scopegate::accounts::SnapshotSource;
     use scopegate::authn::jwt::{IssuerPolicy, PrincipalKind};
+    use scopegate::authz::AuthorizerOptions;
     use scopegate::jwks::{FetchSettings, JwtSettings, KeySource};
-    use scopegate::serve::{SnapshotSource, StateOptions};
 
     const ISSUER: &str = "https://ci.example.com/";
     let policy = IssuerPolicy {
@@ -314,7 +315,7 @@ async fn a_jwt_is_audited_by_issuer_and_principal_never_by_token() {
         accounts: scopegate::authn::jwt::AccountAllowList::from_entries(&["acme"]),
         leeway_secs: 5,
     };
-    let options = StateOptions {
+    let options = AuthorizerOptions {
         jwt: Some(JwtSettings {
             issuers: vec![(policy, KeySource::Static(vec![RSA2_PUBLIC_PATH.into()]))],
             fetch: FetchSettings::default(),
@@ -323,13 +324,13 @@ async fn a_jwt_is_audited_by_issuer_and_principal_never_by_token() {
             cache_ttl: Duration::from_secs(300),
             envoy_metadata: None,
         }),
-        ..StateOptions::default()
+        ..AuthorizerOptions::default()
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let log = AuditLog::from_config(&audit_config(&path, 1 << 20, 1)).unwrap();
     let state = Arc::new(
-        State::load_with(SnapshotSource::Embedded, None, &options)
+        Authorizer::load_with(SnapshotSource::Embedded, None, &options)
             .unwrap()
             .with_audit(log),
     );

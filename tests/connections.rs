@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use scopegate::accounts::SnapshotSource;
+use scopegate::authz::{Authorizer, AuthorizerOptions};
 use scopegate::http::HttpOptions;
-use scopegate::serve::{SnapshotSource, State, StateOptions, run_on};
+use scopegate::server::run_on;
 use scopegate::tls::{ConnectionLimits, Listener, Protocols};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,8 +22,8 @@ const LONG: Duration = Duration::from_secs(600);
 /// How long a test waits for an outcome before it fails (a bound against hangs only).
 const WAIT: Duration = Duration::from_secs(30);
 
-fn state() -> Arc<State> {
-    Arc::new(State::load_with(SnapshotSource::Embedded, None, &StateOptions::default()).unwrap())
+fn state() -> Arc<Authorizer> {
+    Arc::new(Authorizer::load_with(SnapshotSource::Embedded, None, &AuthorizerOptions::default()).unwrap())
 }
 
 /// A listener of `protocols` under `limits`, serving until the returned sender is dropped.

@@ -80,7 +80,7 @@ async fn revoking_an_assignment_flips_the_next_check_within_2s() {
     )
     .await;
     eprintln!("revocation reached the decision in {took:?}");
-    let stats = state.snapshot_stats();
+    let stats = state.accounts().stats();
     assert_eq!(stats.accounts.len(), 1);
     assert_eq!(
         (stats.accounts[0].account.as_str(), stats.accounts[0].version),
@@ -115,7 +115,7 @@ async fn the_sidecar_rides_out_a_control_plane_restart_and_catches_up() {
         alice(&mut client, "acme").await == 403
     })
     .await;
-    let stats = state.snapshot_stats();
+    let stats = state.accounts().stats();
     assert!(stats.reconnects >= 1, "{stats:?}");
     assert_eq!(stats.accounts[0].version, 2);
     server.stop().await;
@@ -214,7 +214,7 @@ async fn invalid_and_backwards_snapshots_never_replace_the_valid_one() {
     })
     .await;
     assert_eq!(served_version(&cp, "acme").await, 7);
-    assert_eq!(state.snapshot_stats().load_failures, 0);
+    assert_eq!(state.accounts().stats().load_failures, 0);
     server.stop().await;
 }
 
@@ -241,14 +241,15 @@ async fn of_a_thousand_accounts_only_those_asked_about_are_held_until_idle() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), 200);
     }
-    let stats = state.snapshot_stats();
+    let stats = state.accounts().stats();
     assert_eq!((stats.versions_applied, stats.watch_streams), (1, 1), "{stats:?}");
 
     for account in ["acct0007", "acct0999"] {
         assert_eq!(alice(&mut client, account).await, 200);
     }
     let held: Vec<String> = state
-        .snapshot_stats()
+        .accounts()
+        .stats()
         .accounts
         .into_iter()
         .map(|a| a.account)
@@ -257,11 +258,11 @@ async fn of_a_thousand_accounts_only_those_asked_about_are_held_until_idle() {
 
     // Idle: evicted, and their Watch streams stop.
     eventually(LONG, "idle accounts evicted", async || {
-        let stats = state.snapshot_stats();
+        let stats = state.accounts().stats();
         stats.accounts.is_empty() && stats.watch_streams == 0
     })
     .await;
-    assert!(state.snapshot_stats().evictions >= 3);
+    assert!(state.accounts().stats().evictions >= 3);
     // Asked again: loaded again.
     assert_eq!(alice(&mut client, "acct0500").await, 200);
     server.stop().await;
@@ -337,7 +338,7 @@ async fn mutual_tls_between_the_control_plane_and_the_sidecar() {
     let server = Server::start(state.clone()).await;
     let mut client = server.client().await;
     assert_eq!(alice(&mut client, "acme").await, 503);
-    assert!(state.snapshot_stats().load_failures >= 1);
+    assert!(state.accounts().stats().load_failures >= 1);
     server.stop().await;
 }
 
@@ -398,11 +399,11 @@ async fn the_sidecar_never_replaces_a_valid_snapshot_with_one_that_fails_to_comp
 
     send(invalid_demo("acme", 2)).await;
     eventually(LONG, "the invalid snapshot is rejected", async || {
-        state.snapshot_stats().load_failures == 1
+        state.accounts().stats().load_failures == 1
     })
     .await;
     assert_eq!(alice(&mut client, "acme").await, 200);
-    assert_eq!(state.snapshot_stats().accounts[0].version, 1);
+    assert_eq!(state.accounts().stats().accounts[0].version, 1);
 
     send(demo("acme", 3, true)).await;
     eventually(LONG, "version 3 applied", async || {

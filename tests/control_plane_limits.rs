@@ -14,12 +14,13 @@ use common::{EXECUTE, Server, request};
 use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use prost::Message;
+use scopegate::accounts::SnapshotSource;
+use scopegate::accounts::{ControlPlaneSource, RemoteOptions};
+use scopegate::authz::Authorizer;
 use scopegate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
 use scopegate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
 use scopegate::rbac::Catalog;
 use scopegate::rbac::model::{AccountSnapshot, FileFormat};
-use scopegate::serve::{SnapshotSource, State};
-use scopegate::snapshot::{ControlPlaneSource, RemoteOptions};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -161,7 +162,7 @@ fn the_sidecar_refuses_a_plaintext_control_plane_that_is_not_loopback_at_start()
             insecure,
             ..remote(url)
         };
-        State::load(SnapshotSource::ControlPlane(options), None).map(|_| ())
+        Authorizer::load(SnapshotSource::ControlPlane(options), None).map(|_| ())
     };
     assert!(source("http://192.0.2.1:9300", false).is_err());
     assert!(source("http://cp.example:9300/", false).is_err());
@@ -223,7 +224,7 @@ async fn scripted_sidecar(
     options: impl FnOnce(RemoteOptions) -> RemoteOptions,
 ) -> (
     tokio::sync::mpsc::Sender<Result<WatchResponse, tonic::Status>>,
-    Arc<State>,
+    Arc<Authorizer>,
     Server,
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(8);
@@ -256,11 +257,11 @@ async fn a_snapshot_over_the_size_limit_is_refused_and_the_version_in_force_kept
     assert!(v2.as_ref().unwrap().encoded_len() > limit);
     tx.send(v2).await.unwrap();
     eventually(LONG, "the oversized snapshot is refused", async || {
-        state.snapshot_stats().load_failures >= 1
+        state.accounts().stats().load_failures >= 1
     })
     .await;
     assert_eq!(alice(&mut client, "acme").await, 403);
-    assert_eq!(state.snapshot_stats().accounts[0].version, 1);
+    assert_eq!(state.accounts().stats().accounts[0].version, 1);
     server.stop().await;
 }
 
@@ -274,16 +275,16 @@ async fn an_absurd_version_jump_is_refused_and_cannot_pin_the_account() {
     let pinned = demo("acme", 1, true).replace("version: 1\n", &format!("version: {}\n", u64::MAX));
     tx.send(message(&pinned)).await.unwrap();
     eventually(LONG, "the absurd version is refused", async || {
-        state.snapshot_stats().load_failures == 1
+        state.accounts().stats().load_failures == 1
     })
     .await;
     assert_eq!(alice(&mut client, "acme").await, 200);
-    assert_eq!(state.snapshot_stats().accounts[0].version, 1);
+    assert_eq!(state.accounts().stats().accounts[0].version, 1);
     // A jump of more than 2^48 too; the next sane version still applies.
     let jump = demo("acme", 1, true).replace("version: 1\n", &format!("version: {}\n", 2 + (1u64 << 48)));
     tx.send(message(&jump)).await.unwrap();
     eventually(LONG, "the jump is refused", async || {
-        state.snapshot_stats().load_failures == 2
+        state.accounts().stats().load_failures == 2
     })
     .await;
     tx.send(message(&demo("acme", 2, true))).await.unwrap();

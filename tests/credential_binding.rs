@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
-use scopegate::serve::{SnapshotSource, State};
+use scopegate::accounts::SnapshotSource;
+use scopegate::authz::Authorizer;
 use sha2::{Digest, Sha256};
 
 mod common;
@@ -48,8 +49,8 @@ api_keys:
     )
 }
 
-fn state_of(dir: &Path) -> Arc<State> {
-    Arc::new(State::load(SnapshotSource::Path(dir.to_path_buf()), None).unwrap())
+fn state_of(dir: &Path) -> Arc<Authorizer> {
+    Arc::new(Authorizer::load(SnapshotSource::Path(dir.to_path_buf()), None).unwrap())
 }
 
 /// `GET /v1/me` (authenticated only) in `account` with `token`.
@@ -139,7 +140,7 @@ async fn a_secret_changed_without_a_new_version_stops_working_at_once() {
     .unwrap();
     let reloaded = Arc::clone(&state);
     assert!(
-        tokio::task::spawn_blocking(move || reloaded.reload())
+        tokio::task::spawn_blocking(move || reloaded.accounts().reload())
             .await
             .unwrap()
     );
@@ -151,7 +152,7 @@ async fn a_secret_changed_without_a_new_version_stops_working_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subset_token_gets_nothing_its_subset_does_not_name_on_authenticated_routes() {
-    let server = Server::start(Arc::new(State::demo().unwrap())).await;
+    let server = Server::start(Arc::new(Authorizer::demo().unwrap())).await;
     let mut client = server.client().await;
     // the demo's read-only CI token (permissions: [core_pipeline_view])
     let view_only = "sat.acme.citokro01.CiBotReadOnlySecret01";
@@ -185,7 +186,7 @@ async fn a_subset_token_gets_nothing_its_subset_does_not_name_on_authenticated_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_of_one_account_used_for_another_is_refused_before_any_load() {
-    let server = Server::start(Arc::new(State::demo().unwrap())).await;
+    let server = Server::start(Arc::new(Authorizer::demo().unwrap())).await;
     let mut client = server.client().await;
     // `other` is loaded nowhere: a 401 for the token, not a 503 for the account
     let resp = check(&mut client, me("other", common::ALICE)).await;
@@ -195,7 +196,7 @@ async fn a_token_of_one_account_used_for_another_is_refused_before_any_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_bcrypt_secret_is_hashed_once_not_per_request() {
-    let state = Arc::new(State::demo().unwrap());
+    let state = Arc::new(Authorizer::demo().unwrap());
     let server = Server::start(Arc::clone(&state)).await;
     let mut client = server.client().await;
     // carol's demo token is bcrypt; a wrong secret for its public id, five times
@@ -203,7 +204,7 @@ async fn a_refused_bcrypt_secret_is_hashed_once_not_per_request() {
         let resp = check(&mut client, me("acme", "pat.acme.caroltok01.NotCarolsSecret")).await;
         assert_eq!(status(&resp), 401);
     }
-    let metrics = scopegate::telemetry::metrics::render(&state);
+    let metrics = state.metrics_text();
     let bcrypt_checks = metrics
         .lines()
         .find_map(|l| l.strip_prefix("scopegate_bcrypt_checks_total "))

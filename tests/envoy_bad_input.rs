@@ -12,7 +12,8 @@ use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::Request as AttrRequest;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use scopegate::serve::{SnapshotSource, State};
+use scopegate::accounts::SnapshotSource;
+use scopegate::authz::Authorizer;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -64,7 +65,7 @@ const INVALID_CREDENTIALS: (i32, i32, &str) = (16, 401, "INVALID_CREDENTIALS");
 const NO_ROUTE: (i32, i32, &str) = (7, 403, "NO_ROUTE");
 
 async fn demo() -> (Server, AuthorizationClient<Channel>) {
-    let server = Server::start(Arc::new(State::demo().unwrap())).await;
+    let server = Server::start(Arc::new(Authorizer::demo().unwrap())).await;
     let client = server.client().await;
     (server, client)
 }
@@ -277,7 +278,7 @@ fn temp_dir(name: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_not_serving_until_a_snapshot_appears() {
     let dir = temp_dir("health");
-    let state = Arc::new(State::load(SnapshotSource::Path(dir.clone()), None).unwrap());
+    let state = Arc::new(Authorizer::load(SnapshotSource::Path(dir.clone()), None).unwrap());
     assert!(!state.is_ready());
     let server = Server::start(state).await;
     assert_eq!(server.health().await, ServingStatus::NotServing as i32);
@@ -290,7 +291,7 @@ async fn health_is_not_serving_until_a_snapshot_appears() {
     )
     .await;
 
-    std::fs::write(dir.join("acme.yaml"), scopegate::serve::DEMO_SNAPSHOT_YAML).unwrap();
+    std::fs::write(dir.join("acme.yaml"), scopegate::accounts::DEMO_SNAPSHOT_YAML).unwrap();
     let mut serving = false;
     for _ in 0..100 {
         if server.health().await == ServingStatus::Serving as i32 {

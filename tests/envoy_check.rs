@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HeaderAppendAction, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use scopegate::serve::{SnapshotSource, State};
+use scopegate::accounts::SnapshotSource;
+use scopegate::authz::Authorizer;
 use tonic::transport::Channel;
 
 const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
@@ -80,7 +81,7 @@ fn execute(token: &str) -> CheckRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_allows_and_denies_per_wire_table() {
-    let server = Server::start(Arc::new(State::demo().unwrap())).await;
+    let server = Server::start(Arc::new(Authorizer::demo().unwrap())).await;
     let mut client = server.client().await;
 
     // Allow, with identity headers overwriting a forged one, and the forged extras removed.
@@ -243,9 +244,9 @@ fn temp_dir(name: &str) -> PathBuf {
 async fn reload_flips_the_decision_and_rejects_an_invalid_file() {
     let dir = temp_dir("reload");
     let file = dir.join("acme.yaml");
-    let demo = scopegate::serve::DEMO_SNAPSHOT_YAML;
+    let demo = scopegate::accounts::DEMO_SNAPSHOT_YAML;
     std::fs::write(&file, demo).unwrap();
-    let state = Arc::new(State::load(SnapshotSource::Path(dir.clone()), None).unwrap());
+    let state = Arc::new(Authorizer::load(SnapshotSource::Path(dir.clone()), None).unwrap());
     let server = Server::start(Arc::clone(&state)).await;
     let mut client = server.client().await;
     assert!(allowed(&check(&mut client, execute(ALICE)).await));
@@ -272,10 +273,10 @@ async fn reload_flips_the_decision_and_rejects_an_invalid_file() {
     // An invalid file keeps version 2.
     std::fs::write(&file, "account: acme\nversion: [not, a, number\n").unwrap();
     let polled = Arc::clone(&state);
-    tokio::task::spawn_blocking(move || polled.reload())
+    tokio::task::spawn_blocking(move || polled.accounts().reload())
         .await
         .unwrap();
-    assert_eq!(state.account("acme").unwrap().version(), 2);
+    assert_eq!(state.accounts().account("acme").unwrap().version(), 2);
     expect_denial(&mut client, execute(ALICE), 7, 403, "NG_ACCESS_DENIED").await;
     assert!(allowed(
         &check(&mut client, execute("sat.acme.citok01.CiBotDemoSecret01")).await
@@ -289,7 +290,7 @@ async fn reload_flips_the_decision_and_rejects_an_invalid_file() {
 /// (off the async workers' hot loop), the next ones hit the token cache; a wrong secret stays a 401.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bcrypt_tokens_verify_once_and_then_come_from_the_cache() {
-    let server = Server::start(Arc::new(State::demo().unwrap())).await;
+    let server = Server::start(Arc::new(Authorizer::demo().unwrap())).await;
     let mut client = server.client().await;
     let trigger = |token: &str| {
         request(

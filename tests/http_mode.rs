@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HttpServer, Reply, send};
+use scopegate::accounts::SnapshotSource;
+use scopegate::authz::Authorizer;
 use scopegate::http::{HttpOptions, HttpSource};
-use scopegate::serve::{SnapshotSource, State, run_all, run_listeners};
+use scopegate::server::{run_all, run_listeners};
 use serde_json::json;
 
 const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
@@ -20,7 +22,7 @@ const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
 const EXECUTE: &str = "/v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute";
 
 async fn demo(options: HttpOptions) -> HttpServer {
-    HttpServer::start(Arc::new(State::demo().unwrap()), options).await
+    HttpServer::start(Arc::new(Authorizer::demo().unwrap()), options).await
 }
 
 fn nginx<'a>(method: &'a str, uri: &'a str, token: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
@@ -181,7 +183,7 @@ async fn health_and_readiness_on_the_admin_listener() {
     server.stop().await;
 
     let empty = tempfile::tempdir().unwrap();
-    let state = State::load(SnapshotSource::Path(empty.path().to_owned()), None).unwrap();
+    let state = Authorizer::load(SnapshotSource::Path(empty.path().to_owned()), None).unwrap();
     assert!(!state.is_ready());
     let server = HttpServer::start(Arc::new(state), HttpOptions::admin()).await;
     assert_eq!(send(server.addr, "GET", "/healthz", &[], None).await.status, 200);
@@ -435,7 +437,7 @@ async fn all_listeners_share_state_and_stop_together() {
     let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
     let admin_addr = admin.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = Arc::new(State::demo().unwrap());
+    let state = Arc::new(Authorizer::demo().unwrap());
     let task = tokio::spawn(run_listeners(
         grpc,
         Some((http, HttpOptions::default())),
@@ -468,7 +470,7 @@ async fn all_listeners_share_state_and_stop_together() {
     let task = tokio::spawn(run_all(
         grpc,
         Some((http, options)),
-        Arc::new(State::demo().unwrap()),
+        Arc::new(Authorizer::demo().unwrap()),
         async {
             let _ = stopped.await;
         },
@@ -662,7 +664,7 @@ async fn forged_identity_headers_are_overwritten_or_removed_on_every_allow() {
     server.stop().await;
 
     // dry-run: a denial answered as an allow still names them
-    let state = State::demo().unwrap().with_dry_run(true);
+    let state = Authorizer::demo().unwrap().with_dry_run(true);
     let server = HttpServer::start(Arc::new(state), HttpOptions::default()).await;
     let reply = send(server.addr, "POST", EXECUTE, &forged, None).await;
     assert_eq!(reply.status, 200, "{reply:?}");

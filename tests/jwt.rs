@@ -15,9 +15,10 @@ use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::config::core::v3::Metadata;
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use jsonwebtoken::Algorithm;
+use scopegate::accounts::SnapshotSource;
 use scopegate::authn::jwt::{IssuerPolicy, PrincipalKind};
+use scopegate::authz::{Authorizer, AuthorizerOptions};
 use scopegate::jwks::{FetchSettings, JwtSettings, KeySource};
-use scopegate::serve::{SnapshotSource, State, StateOptions};
 use serde_json::{Value, json};
 
 const STATIC_ISSUER: &str = "https://ci.example.com/";
@@ -39,7 +40,7 @@ fn policy(issuer: &str) -> IssuerPolicy {
 
 /// The demo snapshot with two issuers: the JWKS server (by discovery) and a static-key CI issuer
 /// whose `client_id` names a service account.
-fn state(jwks: &JwksServer, min_refetch: Duration, trust_metadata: bool) -> Arc<State> {
+fn state(jwks: &JwksServer, min_refetch: Duration, trust_metadata: bool) -> Arc<Authorizer> {
     let ci = IssuerPolicy {
         principal_claim: "client_id".to_owned(),
         principal_kind: PrincipalKind::ServiceAccount,
@@ -66,11 +67,11 @@ fn state(jwks: &JwksServer, min_refetch: Duration, trust_metadata: bool) -> Arc<
         cache_ttl: Duration::from_secs(300),
         envoy_metadata: trust_metadata.then(|| "envoy.filters.http.jwt_authn".to_owned()),
     };
-    let options = StateOptions {
+    let options = AuthorizerOptions {
         jwt: Some(settings),
-        ..StateOptions::default()
+        ..AuthorizerOptions::default()
     };
-    Arc::new(State::load_with(SnapshotSource::Embedded, None, &options).unwrap())
+    Arc::new(Authorizer::load_with(SnapshotSource::Embedded, None, &options).unwrap())
 }
 
 fn claims(jwks: &JwksServer, sub: &str) -> Value {

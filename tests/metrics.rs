@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use common::{ALICE, EXECUTE, Server, allowed, check, request};
 use http::{HttpServer, send};
+use scopegate::authz::Authorizer;
 use scopegate::http::{HttpOptions, HttpSource};
-use scopegate::serve::State;
 
 const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
 
@@ -35,7 +35,7 @@ fn parse(text: &str) -> HashMap<String, f64> {
 
 #[tokio::test]
 async fn metrics_count_decisions_latency_caches_snapshots_and_the_audit_queue() {
-    let state = Arc::new(State::demo().unwrap());
+    let state = Arc::new(Authorizer::demo().unwrap());
     let grpc = Server::start(Arc::clone(&state)).await;
     let http = HttpServer::start(Arc::clone(&state), HttpOptions::with_source(HttpSource::Nginx)).await;
     let admin = HttpServer::start(Arc::clone(&state), HttpOptions::admin()).await;

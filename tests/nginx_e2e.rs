@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use http::{HttpServer, Reply, send};
+use scopegate::authz::Authorizer;
 use scopegate::http::{HttpOptions, HttpSource};
-use scopegate::serve::State;
 
 const DEPLOYED: &str = include_str!("../deploy/nginx/nginx.conf");
 const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
@@ -173,7 +173,7 @@ fn denial(reply: &Reply, status: u16, code: &str) -> serde_json::Value {
 async fn nginx_auth_request_allows_denies_and_strips_forged_identity() {
     let binary = nginx_binary();
     let scopegate = HttpServer::start(
-        Arc::new(State::demo().unwrap()),
+        Arc::new(Authorizer::demo().unwrap()),
         HttpOptions::with_source(HttpSource::Nginx),
     )
     .await;

@@ -18,8 +18,9 @@ use pki::{Ca, Pair, replace, self_signed_client};
 use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use scopegate::authz::Authorizer;
 use scopegate::http::HttpOptions;
-use scopegate::serve::{ServeError, State, run_all};
+use scopegate::server::{ServeError, run_all};
 use scopegate::tls::{Listener, MinVersion, Protocols, ServerTls, TlsSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -65,7 +66,7 @@ impl Server {
         assert!(grpc.is_tls() && http.is_tls());
         let reloader = tls.spawn_reloader();
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = Arc::new(State::demo().unwrap());
+        let state = Arc::new(Authorizer::demo().unwrap());
         let task = tokio::spawn(run_all(grpc, Some((http, HttpOptions::admin())), state, async {
             let _ = stopped.await;
         }));

@@ -1,5 +1,5 @@
 //! Batch access-check harness: arbitrary bytes as the body of `POST /authz/api/acl`, through
-//! `scopegate::http::acl::handle` (body parsing, caller authentication, the right to ask about
+//! `scopegate::http::acl::handle` (polled once: nothing is fetched for the demo; body parsing, caller authentication, the right to ask about
 //! another principal, one decision per entry) on the embedded demo account. The first byte picks
 //! the caller: alice's API token, the CI bot's service-account token, or no credential.
 //!
@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 use axum::http::{HeaderMap, HeaderValue};
+use scopegate::authz::Authorizer;
 use scopegate::http::acl::{AclRequest, handle};
-use scopegate::serve::State;
 use serde_json::Value;
 
-static STATE: OnceLock<Option<State>> = OnceLock::new();
+static STATE: OnceLock<Option<Authorizer>> = OnceLock::new();
 
 /// Demo tokens (public, demo only): a user's and a service account's.
 const CALLERS: [Option<&str>; 3] = [
@@ -27,7 +27,7 @@ const CALLERS: [Option<&str>; 3] = [
 
 /// One input: a caller-selector byte, then the request body.
 pub fn run(data: &[u8]) {
-    let Some(state) = STATE.get_or_init(|| State::demo().ok()) else {
+    let Some(state) = STATE.get_or_init(|| Authorizer::demo().ok()) else {
         return;
     };
     let Some((selector, body)) = data.split_first() else {
@@ -38,9 +38,13 @@ pub fn run(data: &[u8]) {
     if let Some(token) = caller {
         headers.insert("x-api-key", HeaderValue::from_static(token));
     }
-    let handled = handle(state, &headers, body, false);
-    assert!(handled.is_ok(), "handle deferred although may_defer is false");
-    let Ok(response) = handled else {
+    // the embedded demo is loaded and never fetched: the handler completes in one poll
+    let handled = poll_once(handle(state, &headers, body));
+    assert!(
+        handled.is_some(),
+        "handle waited although nothing is fetched for the demo"
+    );
+    let Some(response) = handled else {
         return;
     };
     let status = response.status().as_u16();
@@ -84,12 +88,18 @@ pub fn run(data: &[u8]) {
     }
 }
 
-/// The response body as JSON (the handler's bodies are buffered, so one poll completes).
-fn body_json(response: axum::response::Response) -> Option<Value> {
-    let mut future = Box::pin(axum::body::to_bytes(response.into_body(), usize::MAX));
+/// The future's output if one poll completes it.
+fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = Box::pin(future);
     let mut context = Context::from_waker(Waker::noop());
     match future.as_mut().poll(&mut context) {
-        Poll::Ready(Ok(bytes)) => serde_json::from_slice(&bytes).ok(),
-        _ => None,
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
     }
+}
+
+/// The response body as JSON (the handler's bodies are buffered, so one poll completes).
+fn body_json(response: axum::response::Response) -> Option<Value> {
+    let bytes = poll_once(axum::body::to_bytes(response.into_body(), usize::MAX))?.ok()?;
+    serde_json::from_slice(&bytes).ok()
 }

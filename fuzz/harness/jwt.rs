@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use scopegate::accounts::DEMO_SNAPSHOT_YAML;
 use scopegate::authn::jwt::{
     self, AccountAllowList, DEFAULT_MAX_TOKEN_BYTES, IssuerPolicy, KeySet, PrincipalKind, VerifyingKey,
 };
 use scopegate::rbac::{Catalog, CompiledAccount, compile, model::AccountSnapshot, model::FileFormat};
-use scopegate::serve::snapshots::DEMO_SNAPSHOT_YAML;
 use serde_json::{Map, Value};
 
 /// The demo issuer's public key (RS256, published without a `kid`).

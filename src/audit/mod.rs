@@ -106,7 +106,7 @@ struct Counters {
 
 /// Whether a rate-limited warning may be logged now (at most once per [`WARN_EVERY_SECS`]).
 fn may_warn(last: &AtomicU64) -> bool {
-    let now = crate::serve::authorize::now_unix().max(0).cast_unsigned();
+    let now = crate::clock::now_unix().max(0).cast_unsigned();
     let previous = last.load(Ordering::Relaxed);
     (previous == 0 || now >= previous.saturating_add(WARN_EVERY_SECS))
         && last

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod error;
+pub mod header;
 pub mod jwk;
 pub mod jwt;
 

@@ -1,55 +1,51 @@
 //! `check --token`: the principal (and permission subset) a credential names in a snapshot, checked
-//! exactly as the server checks it. JWT keys come from the configuration's issuers, fetched once.
+//! by the server's own credential code ([`crate::authz::credentials`]: the same reading, token
+//! checks, secret verification and JWT verification). JWT keys come from the configuration's
+//! issuers, fetched once.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::authn::api_key::check_token;
-use crate::authn::jwt::{looks_like_jwt, principal_in};
-use crate::authn::{parse_token, verify_secret};
+use crate::authn::header::raw_credential;
+use crate::authn::jwt::looks_like_jwt;
+use crate::authz::credentials::{CredentialError, Credentials};
 use crate::cli::InputError;
+use crate::clock::now_unix;
 use crate::config::Config;
-use crate::jwks::{JwtAuthenticator, JwtFailure, JwtSettings};
+use crate::jwks::{JwtAuthenticator, JwtSettings};
 use crate::rbac::{CompiledAccount, PermissionSet, PrincipalId};
-use crate::serve::authorize::now_unix;
 
-/// `Ok(Ok(..))`: the holder and its token subset; `Ok(Err(reason))`: the credential is refused (a
+/// `Ok(Ok(..))`: the holder and its token subset; `Ok(Err(refusal))`: the credential is refused (a
 /// 401 for the server); `Err`: bad input.
 pub fn holder(
     account: &CompiledAccount,
     token: &str,
     config: Option<&Path>,
-) -> Result<Result<(PrincipalId, Option<PermissionSet>), String>, InputError> {
+) -> Result<Result<(PrincipalId, Option<PermissionSet>), CredentialError>, InputError> {
     let token = match token.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| InputError(format!("cannot read token file `{path}`: {e}")))?
-            .trim()
-            .to_owned(),
-        None => token.trim().to_owned(),
+            .map_err(|e| InputError(format!("cannot read token file `{path}`: {e}")))?,
+        None => token.to_owned(),
     };
+    let raw = match raw_credential(&token) {
+        Ok(raw) => raw,
+        Err(error) => return Ok(Err(error.into())),
+    };
+    let jwt = if looks_like_jwt(raw) {
+        Some(jwt_authenticator(config)?)
+    } else {
+        None
+    };
+    let credentials = Credentials::new(1, std::time::Duration::from_secs(1), jwt);
     let now = now_unix();
-    if looks_like_jwt(&token) {
-        return jwt_holder(account, &token, config, now);
-    }
-    let parsed = match parse_token(&token) {
-        Ok(parsed) => parsed,
-        Err(error) => return Ok(Err(error.to_string())),
-    };
-    let node = match check_token(account, &parsed, now) {
-        Ok(node) => node,
-        Err(error) => return Ok(Err(error.to_string())),
-    };
-    if !verify_secret(&node.secret_hash, parsed.secret) {
-        return Ok(Err("api token secret does not match".to_owned()));
-    }
-    Ok(Ok((node.principal, node.permissions.clone())))
+    Ok(credentials
+        .parse(raw, now)
+        .and_then(|credential| credentials.holder(account, &credential, now))
+        .map(|(principal, subset)| (principal, subset.cloned())))
 }
 
-fn jwt_holder(
-    account: &CompiledAccount,
-    token: &str,
-    config: Option<&Path>,
-    now: i64,
-) -> Result<Result<(PrincipalId, Option<PermissionSet>), String>, InputError> {
+/// The configuration's JWT issuers, their keys fetched once.
+fn jwt_authenticator(config: Option<&Path>) -> Result<Arc<JwtAuthenticator>, InputError> {
     let Some(path) = config else {
         return Err(InputError(
             "a jwt needs `--config FILE` naming its issuer under `jwt.issuers`".to_owned(),
@@ -70,12 +66,5 @@ fn jwt_holder(
         .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
     // keys from a JWKS URL or discovery are fetched once; static keys are already loaded
     runtime.block_on(jwt.store().fetch_all());
-    let identity = match jwt.identify(token, now) {
-        Ok(identity) => identity,
-        Err(JwtFailure::Invalid(error)) => return Ok(Err(error.to_string())),
-        Err(JwtFailure::NeedKeys { .. }) => return Ok(Err("jwt signing key is unknown".to_owned())),
-    };
-    Ok(principal_in(account, &identity)
-        .map(|principal| (principal, None))
-        .map_err(|error| error.to_string()))
+    Ok(Arc::new(jwt))
 }

@@ -1,4 +1,4 @@
-//! The command line (formats.md "Command line"): one file per subcommand, no logic of its own.
+//! The command line (`docs/formats.md` "Command line"): one file per subcommand, no logic of its own.
 
 use std::process::ExitCode;
 

@@ -1,8 +1,9 @@
 //! `scopegate serve`: the sidecar. With no options it runs the embedded demo (demo snapshot and
 //! default route table) on `127.0.0.1:9191`; `--http-listen` (or `listen.http`) adds the HTTP
 //! listener beside it (`--http-source` names the proxy in front), `--admin-listen` (or
-//! `listen.admin`) the admin listener; the configuration's `tls` puts both behind TLS. `--config FILE` reads the configuration file
-//! (formats.md "Server configuration"); command-line flags override its values.
+//! `listen.admin`) the admin listener; the configuration's `tls` puts both behind TLS.
+//! `--config FILE` reads the configuration file (`docs/formats.md` "Server configuration");
+//! command-line flags override its values.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +11,13 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use crate::accounts::{RemoteOptions, SnapshotSource};
 use crate::audit::AuditLog;
+use crate::authz::{Authorizer, AuthorizerOptions};
 use crate::cli::InputError;
 use crate::config::{Config, ControlPlane, parse_duration};
 use crate::http::{Endpoints, HttpOptions, HttpSource};
 use crate::jwks::JwtSettings;
-use crate::serve::{SnapshotSource, State, StateOptions};
-use crate::snapshot::RemoteOptions;
 use crate::tls::{ServerTls, TlsSettings};
 
 /// Arguments of `serve`.
@@ -110,11 +111,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     let admin_listen = args.admin_listen.clone().or_else(|| config.listen.admin.clone());
     let routes = args.routes.clone().or_else(|| config.routes.clone());
     let source = snapshot_source(args, &config)?;
-    let defaults = StateOptions::default();
+    let defaults = AuthorizerOptions::default();
     let token_ttl = config.token_ttl().unwrap_or(defaults.token_ttl);
     let jwt = JwtSettings::from_config(&config.jwt, config.cache.tokens, token_ttl)
         .map_err(|e| InputError(e.to_string()))?;
-    let options = StateOptions {
+    let options = AuthorizerOptions {
         catalog: config.catalog.clone(),
         token_cache_capacity: config.cache.tokens,
         token_ttl,
@@ -123,7 +124,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     let remote = matches!(source, SnapshotSource::ControlPlane(_));
     let audit = AuditLog::from_config(&config.audit)
         .map_err(|e| InputError(format!("cannot open the audit log `{}`: {e}", config.audit.sink)))?;
-    let state = State::load_with(source, routes.as_deref(), &options)
+    let state = Authorizer::load_with(source, routes.as_deref(), &options)
         .map_err(|e| InputError(e.to_string()))?
         .with_audit(audit)
         .with_dry_run(config.mode == "dry_run");
@@ -137,7 +138,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     }
     let tls = load_tls(&config)?;
     let state = Arc::new(state);
-    let served = runtime.block_on(crate::serve::run_with_limits(
+    let served = runtime.block_on(crate::server::run_with_limits(
         &listen,
         http_listen.as_deref().map(|addr| (addr, http_options)),
         admin_listen.as_deref(),

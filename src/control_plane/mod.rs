@@ -4,7 +4,9 @@
 //! versions that go backwards, and pushes a new version to every watcher as soon as the folder is
 //! rescanned (every [`SCAN_INTERVAL`]). gRPC health; TLS 1.3 with optional mutual TLS.
 //!
-//! It shares no state with the sidecar: only the generated messages of [`crate::proto`].
+//! It shares no state with the sidecar: it uses the generated messages of [`crate::proto`], the
+//! snapshot compiler ([`crate::rbac`]), the folder scan of [`crate::accounts::scan`] and the shutdown
+//! signal of [`crate::server::shutdown`].
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -228,5 +230,5 @@ pub async fn run(addr: &str, options: Options) -> Result<(), ControlPlaneError> 
             addr: addr.to_owned(),
             source,
         })?;
-    run_on(listener, options, crate::serve::shutdown_signal()).await
+    run_on(listener, options, crate::server::shutdown::shutdown_signal()).await
 }

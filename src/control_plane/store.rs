@@ -9,9 +9,9 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
+use crate::accounts::scan::{Fingerprint, list_files};
 use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Catalog, SnapshotError, compile};
-use crate::serve::snapshots::{Fingerprint, list_files};
 
 /// Why a file was not published.
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +199,7 @@ impl Scanner {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::serve::DEMO_SNAPSHOT_YAML;
+    use crate::accounts::DEMO_SNAPSHOT_YAML;
 
     fn demo(version: u64) -> AccountSnapshot {
         let mut s = AccountSnapshot::parse(DEMO_SNAPSHOT_YAML, crate::rbac::model::FileFormat::Yaml).unwrap();

@@ -170,9 +170,7 @@ impl moka::Expiry<[u8; 32], Arc<JwtIdentity>> for UntilExp {
         identity: &Arc<JwtIdentity>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let left = identity
-            .expires_at
-            .saturating_sub(crate::serve::authorize::now_unix());
+        let left = identity.expires_at.saturating_sub(crate::clock::now_unix());
         let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
         Some(left.min(self.ttl))
     }

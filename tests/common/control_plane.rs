@@ -1,6 +1,6 @@
 //! Control-plane test support: temporary folders, the demo snapshot at a given version (optionally
 //! with alice's grant revoked), real `scopegate` processes whose listen address is read from their
-//! log, and an in-process sidecar State pointed at a control plane.
+//! log, and an in-process sidecar Authorizer pointed at a control plane.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use scopegate::serve::{DEMO_SNAPSHOT_YAML, SnapshotSource, State};
-use scopegate::snapshot::RemoteOptions;
+use scopegate::accounts::RemoteOptions;
+use scopegate::accounts::{DEMO_SNAPSHOT_YAML, SnapshotSource};
+use scopegate::authz::Authorizer;
 
 /// A folder under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -169,9 +170,9 @@ pub fn remote(url: &str) -> RemoteOptions {
     }
 }
 
-/// A sidecar State reading from a control plane.
-pub fn sidecar(options: RemoteOptions) -> Arc<State> {
-    Arc::new(State::load(SnapshotSource::ControlPlane(options), None).unwrap())
+/// A sidecar Authorizer reading from a control plane.
+pub fn sidecar(options: RemoteOptions) -> Arc<Authorizer> {
+    Arc::new(Authorizer::load(SnapshotSource::ControlPlane(options), None).unwrap())
 }
 
 /// Polls `f` every 20 ms until it returns true or `limit` passes; returns the time it took.

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use scopegate::authz::Authorizer;
 use scopegate::http::{HttpOptions, serve_on};
-use scopegate::serve::State;
 use tokio::sync::oneshot;
 
 /// A running HTTP listener and its stop switch.
@@ -26,7 +26,7 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Starts the listener on an ephemeral loopback port.
-    pub async fn start(state: Arc<State>, options: HttpOptions) -> Self {
+    pub async fn start(state: Arc<Authorizer>, options: HttpOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();

@@ -13,7 +13,8 @@ use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use scopegate::serve::{State, run_on};
+use scopegate::authz::Authorizer;
+use scopegate::server::run_on;
 use tokio::sync::oneshot;
 
 pub mod control_plane;
@@ -33,7 +34,7 @@ pub struct Server {
 
 impl Server {
     /// Starts the server on an ephemeral loopback port.
-    pub async fn start(state: Arc<State>) -> Self {
+    pub async fn start(state: Arc<Authorizer>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();

@@ -3,38 +3,20 @@
 //!
 //! Every file is valid as a whole or rejected as a whole: a rejected file keeps the previously
 //! published version of its account, and the reason is logged at warn (never a secret: snapshot
-//! errors name fields and identifiers, not hashes).
+//! errors name fields and identifiers, not hashes). [`FileAccounts`] publishes what the
+//! [`SnapshotLoader`] reads and stamps when each account's version was published.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use arc_swap::ArcSwap;
+
+use super::scan::{Fingerprint, list_files};
+use super::{AccountStats, DEMO_SNAPSHOT_YAML, SnapshotSource, SnapshotStats};
 use crate::rbac::model::{AccountSnapshot, FileFormat};
 use crate::rbac::{Catalog, CompiledAccount, compile};
-
-/// The embedded demo account snapshot (`deploy/examples/snapshots/demo.yaml`).
-pub const DEMO_SNAPSHOT_YAML: &str = include_str!("../../deploy/examples/snapshots/demo.yaml");
-
-/// Where account snapshots come from.
-// Built once at start: the size of the control-plane options does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SnapshotSource {
-    /// The embedded demo snapshot; never reloaded.
-    Embedded,
-    /// A snapshot file, or a folder of them, polled for changes.
-    Path(PathBuf),
-    /// A control plane (see [`crate::snapshot::ControlPlaneSource`]); this loader reads nothing.
-    ControlPlane(crate::snapshot::RemoteOptions),
-}
-
-/// What was seen of one file at the last poll (shared with the control plane's folder scan).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Fingerprint {
-    modified: Option<SystemTime>,
-    len: u64,
-}
 
 #[derive(Debug)]
 struct FileEntry {
@@ -91,10 +73,7 @@ impl SnapshotLoader {
                 None
             }
         };
-        let fingerprint = Fingerprint {
-            modified: None,
-            len: DEMO_SNAPSHOT_YAML.len() as u64,
-        };
+        let fingerprint = Fingerprint::fixed(DEMO_SNAPSHOT_YAML.len() as u64);
         self.files.insert(key, FileEntry { fingerprint, account });
         true
     }
@@ -174,37 +153,96 @@ impl SnapshotLoader {
     }
 }
 
-fn is_snapshot_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x)))
+/// The accounts of a file source, published to the hot path, with when each version was published.
+#[derive(Debug)]
+pub struct FileAccounts {
+    loader: Mutex<SnapshotLoader>,
+    accounts: ArcSwap<HashMap<String, Arc<CompiledAccount>>>,
+    /// When each published account's current version was published.
+    published_at: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
-fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
-    let meta = std::fs::metadata(path)?;
-    Ok(Fingerprint {
-        modified: meta.modified().ok(),
-        len: meta.len(),
-    })
-}
-
-/// The snapshot files of `path` (itself, or the `.yaml`/`.yml`/`.json` files of a folder), sorted,
-/// with their fingerprints. A file that vanishes between listing and stat (an editor's rename) is
-/// skipped this round.
-pub(crate) fn list_files(path: &Path) -> std::io::Result<Vec<(PathBuf, Fingerprint)>> {
-    if !std::fs::metadata(path)?.is_dir() {
-        return Ok(vec![(path.to_path_buf(), fingerprint(path)?)]);
-    }
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(path)? {
-        let file = entry?.path();
-        if is_snapshot_file(&file)
-            && file.is_file()
-            && let Ok(fp) = fingerprint(&file)
-        {
-            files.push((file, fp));
+impl FileAccounts {
+    /// A source of `source`'s files (or the embedded demo), nothing read yet.
+    pub fn new(source: SnapshotSource, catalog: Arc<Catalog>) -> Self {
+        Self {
+            loader: Mutex::new(SnapshotLoader::new(source, catalog)),
+            accounts: ArcSwap::from_pointee(HashMap::new()),
+            published_at: Mutex::new(HashMap::new()),
         }
     }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files)
+
+    /// The published account, if loaded.
+    pub fn account(&self, account: &str) -> Option<Arc<CompiledAccount>> {
+        self.accounts.load().get(account).cloned()
+    }
+
+    /// Whether at least one account is published.
+    pub fn is_ready(&self) -> bool {
+        !self.accounts.load().is_empty()
+    }
+
+    /// Whether the source is files on disk (polled), not the embedded demo.
+    pub fn watches_files(&self) -> bool {
+        self.loader
+            .lock()
+            .is_ok_and(|l| matches!(l.source(), SnapshotSource::Path(_)))
+    }
+
+    /// Re-reads changed files and publishes the result; returns whether anything changed. Blocking
+    /// file I/O.
+    pub fn reload(&self) -> bool {
+        let Ok(mut loader) = self.loader.lock() else {
+            tracing::error!("snapshot loader lock poisoned: files are no longer reloaded");
+            return false;
+        };
+        match loader.poll() {
+            Some(accounts) => {
+                self.publish(accounts);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Publishes `accounts`, stamping the publication time of each account whose version changed.
+    fn publish(&self, accounts: HashMap<String, Arc<CompiledAccount>>) {
+        if let Ok(mut published) = self.published_at.lock() {
+            let now = Instant::now();
+            published.retain(|name, _| accounts.contains_key(name));
+            for (name, account) in &accounts {
+                let version = account.version();
+                let entry = published.entry(name.clone()).or_insert((version, now));
+                if entry.0 != version {
+                    *entry = (version, now);
+                }
+            }
+        }
+        self.accounts.store(Arc::new(accounts));
+    }
+
+    /// The published accounts with their versions and ages (files keep no source counters).
+    pub fn stats(&self) -> SnapshotStats {
+        let now = Instant::now();
+        let published = self.published_at.lock().ok();
+        let mut accounts: Vec<AccountStats> = self
+            .accounts
+            .load()
+            .values()
+            .map(|a| AccountStats {
+                account: a.account().to_owned(),
+                version: a.version(),
+                age: published
+                    .as_ref()
+                    .and_then(|p| p.get(a.account()))
+                    .filter(|(version, _)| *version == a.version())
+                    .map(|(_, at)| now.duration_since(*at)),
+            })
+            .collect();
+        accounts.sort_by(|a, b| a.account.cmp(&b.account));
+        SnapshotStats {
+            accounts,
+            ..SnapshotStats::default()
+        }
+    }
 }

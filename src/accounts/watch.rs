@@ -4,7 +4,7 @@
 //!
 //! The backoff is reset only when a snapshot from the stream is applied, not when a stream opens,
 //! so a control plane that breaks every stream right after opening it is retried ever more slowly;
-//! failures are warned about at most once per [`WARN_INTERVAL`](crate::snapshot::failure_log::WARN_INTERVAL).
+//! failures are warned about at most once per [`WARN_INTERVAL`](crate::accounts::failure_log::WARN_INTERVAL).
 //! A snapshot larger than `max_snapshot_bytes`, at a reserved version ([`MIN_RESERVED_VERSION`] and
 //! up) or jumping more than [`MAX_VERSION_JUMP`] past the version in force is refused with an error
 //! logged, and the version in force is kept: one bad publish cannot pin an account forever.
@@ -18,12 +18,12 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::accounts::failure_log::FailureLog;
+use crate::accounts::{Backoff, last_known_good};
 use crate::proto::WatchRequest;
 use crate::proto::snapshot_service_client::SnapshotServiceClient;
 use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Catalog, CompiledAccount, compile};
-use crate::snapshot::failure_log::FailureLog;
-use crate::snapshot::{Backoff, last_known_good};
 
 /// Versions from here up (the upper half of `u64`) are reserved and refused: a version near
 /// `u64::MAX` would leave no room for any later one.

@@ -1,9 +1,8 @@
 //! The wire-neutral rendering of an [`Outcome`]: the identity headers of an allow and the status,
-//! Harness-shaped JSON body and `www-authenticate` of a denial (wire.md's ext_authz table). The gRPC
-//! front end ([`crate::envoy`]) and the HTTP front end ([`crate::http`]) both render through here, so
-//! the two can never disagree.
+//! Harness-shaped JSON body and `www-authenticate` of a denial (`docs/wire.md`, the ext_authz
+//! table). The gRPC and HTTP front ends both render through here, so the two can never disagree.
 
-use crate::serve::{Denial, Outcome};
+use crate::authz::verdict::{Denial, Outcome};
 
 /// The identity header set on allow.
 pub const PRINCIPAL_HEADER: &str = "x-scopegate-principal";

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
+use crate::accounts::watch::{Context, Counters, LoadState, Shared, watch_account};
+use crate::accounts::{AccountStats, SnapshotStats};
 use crate::rbac::{Catalog, CompiledAccount};
-use crate::snapshot::watch::{Context, Counters, LoadState, Shared, watch_account};
-use crate::snapshot::{AccountStats, SnapshotStats};
 
 /// The longest account identifier looked up (a longer one is unavailable without a fetch).
 pub const MAX_ACCOUNT_LEN: usize = 256;

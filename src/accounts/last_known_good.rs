@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn round_trips_atomically() {
         let dir = std::env::temp_dir().join(format!("scopegate-lkg-{}", std::process::id()));
-        let yaml = crate::serve::DEMO_SNAPSHOT_YAML;
+        let yaml = crate::accounts::DEMO_SNAPSHOT_YAML;
         let snapshot = AccountSnapshot::parse(yaml, crate::rbac::model::FileFormat::Yaml).unwrap();
         assert_eq!(read(&dir, "acme").unwrap(), None);
         write(&dir, &snapshot).unwrap();

@@ -1,0 +1,134 @@
+//! A [`Verdict`] on the wire: a `CheckResponse` exactly as `docs/wire.md` specifies (gRPC status,
+//! the identity headers of an allow and the `x-scopegate-*` headers to remove, the status, body and
+//! `www-authenticate` of a denial, and the dynamic metadata for Envoy's access log).
+
+use std::collections::HashMap;
+
+use envoy_types::ext_authz::v3::pb::{
+    CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue, HeaderValueOption, HttpResponse,
+    HttpStatus, OkHttpResponse,
+};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+use envoy_types::pb::google::rpc::Status;
+
+use crate::authz::render::{HEADER_PREFIX, denial_response, identity_headers};
+use crate::authz::{Denial, Outcome, Verdict};
+
+/// gRPC status codes used in `CheckResponse.status`.
+mod code {
+    pub const OK: i32 = 0;
+    pub const INVALID_ARGUMENT: i32 = 3;
+    pub const PERMISSION_DENIED: i32 = 7;
+    pub const UNAVAILABLE: i32 = 14;
+    pub const UNAUTHENTICATED: i32 = 16;
+}
+
+/// The verdict's answer (in dry-run mode an allow in place of a denial) on the wire. `incoming`
+/// are the request's headers (for `headers_to_remove`).
+pub fn verdict_response(verdict: &Verdict, incoming: &HashMap<String, String>) -> CheckResponse {
+    to_response(&verdict.answer(), &verdict.decision_id, incoming)
+}
+
+fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ..Default::default()
+        }),
+        append_action: action as i32,
+        ..Default::default()
+    }
+}
+
+fn string_value(value: &str) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(value.to_owned())),
+    }
+}
+
+fn status(code: i32) -> Option<Status> {
+    Some(Status {
+        code,
+        ..Default::default()
+    })
+}
+
+/// Maps an outcome to the wire. `incoming` are the request's headers (for `headers_to_remove`).
+pub fn to_response(
+    outcome: &Outcome,
+    decision_id: &str,
+    incoming: &HashMap<String, String>,
+) -> CheckResponse {
+    match outcome {
+        Outcome::Allow {
+            principal,
+            permission,
+            ..
+        } => {
+            let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd;
+            let set = identity_headers(outcome, decision_id);
+            let headers = set
+                .iter()
+                .map(|(name, value)| header(name, value, overwrite))
+                .collect();
+            let mut headers_to_remove: Vec<String> = incoming
+                .keys()
+                .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
+                .filter(|k| !set.iter().any(|(s, _)| k.eq_ignore_ascii_case(s)))
+                .cloned()
+                .collect();
+            headers_to_remove.sort();
+            let mut fields = HashMap::new();
+            fields.insert("decision_id".to_owned(), string_value(decision_id));
+            if let Some(principal) = principal {
+                fields.insert("principal".to_owned(), string_value(principal));
+            }
+            if let Some(permission) = permission {
+                fields.insert("permission".to_owned(), string_value(permission));
+            }
+            CheckResponse {
+                status: status(code::OK),
+                dynamic_metadata: Some(Struct { fields }),
+                http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+                    headers,
+                    headers_to_remove,
+                    ..Default::default()
+                })),
+            }
+        }
+        Outcome::Deny(denial) => denied(denial, decision_id),
+    }
+}
+
+fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
+    let rendered = denial_response(denial, decision_id);
+    let grpc = match denial {
+        Denial::MissingCredentials | Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => {
+            code::UNAUTHENTICATED
+        }
+        Denial::AccessDenied { .. } | Denial::NoRoute | Denial::TokenRestricted => code::PERMISSION_DENIED,
+        Denial::InvalidRequest { .. } => code::INVALID_ARGUMENT,
+        Denial::SnapshotUnavailable { .. } | Denial::VerificationBusy => code::UNAVAILABLE,
+    };
+    let add = HeaderAppendAction::OverwriteIfExistsOrAdd;
+    let mut headers = vec![header("content-type", "application/json", add)];
+    if let Some(value) = rendered.www_authenticate() {
+        headers.push(header("www-authenticate", value, add));
+    }
+    // for Envoy's access log only (never sent to the client): why, as a stable code
+    let mut fields = HashMap::new();
+    fields.insert("decision_id".to_owned(), string_value(decision_id));
+    fields.insert("reason".to_owned(), string_value(denial.reason()));
+    CheckResponse {
+        status: status(grpc),
+        dynamic_metadata: Some(Struct { fields }),
+        http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
+            status: Some(HttpStatus {
+                code: i32::from(rendered.status),
+            }),
+            headers,
+            body: rendered.body,
+        })),
+    }
+}
