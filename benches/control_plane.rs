@@ -82,6 +82,7 @@ async fn control_plane(dir: &std::path::Path) -> String {
         source: dir.to_path_buf(),
         catalog: Arc::new(Catalog::embedded().unwrap()),
         tls: None,
+        limits: scopegate::tls::ConnectionLimits::default(),
         scan_interval: SCAN_INTERVAL,
         max_snapshot_bytes: scopegate::control_plane::DEFAULT_MAX_SNAPSHOT_BYTES,
     };

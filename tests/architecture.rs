@@ -110,7 +110,10 @@ fn crate_modules_named(code: &str) -> BTreeSet<String> {
                 found.insert(ident);
             }
         } else {
-            let ident: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let ident: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             if !ident.is_empty() {
                 found.insert(ident);
             }
@@ -127,7 +130,13 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let relative = file.strip_prefix(&src).unwrap();
-        let first = relative.components().next().unwrap().as_os_str().to_str().unwrap();
+        let first = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_str()
+            .unwrap();
         let module = first.trim_end_matches(".rs").to_owned();
         if module == "lib" || module == "main" || is_test_file(&file) {
             continue;
@@ -216,7 +225,10 @@ fn front_ends_reach_only_the_policy() {
     let graph = import_graph();
     for module in FRONTS {
         let imports = &graph[*module];
-        for forbidden in FRONTS.iter().chain(&["accounts", "server", "cli", "control_plane"]) {
+        for forbidden in FRONTS
+            .iter()
+            .chain(&["accounts", "server", "cli", "control_plane"])
+        {
             assert!(
                 forbidden == module || !imports.contains(*forbidden),
                 "front end `{module}` imports `{forbidden}`"
@@ -238,7 +250,14 @@ fn only_the_cli_and_the_control_plane_reach_the_lifecycle() {
 #[test]
 fn no_source_file_is_over_the_limit() {
     let mut files = Vec::new();
-    for dir in ["src", "tests", "benches", "examples", "fuzz/harness", "fuzz/fuzz_targets"] {
+    for dir in [
+        "src",
+        "tests",
+        "benches",
+        "examples",
+        "fuzz/harness",
+        "fuzz/fuzz_targets",
+    ] {
         rust_files(&root().join(dir), &mut files);
     }
     let long: Vec<String> = files
@@ -253,7 +272,8 @@ fn no_source_file_is_over_the_limit() {
 
 #[test]
 fn the_import_reader_sees_groups_and_paths() {
-    let code = "use crate::{authz::Verdict, rbac::{self, Check}, clock};\nlet x = crate::route::normalize(p);";
+    let code =
+        "use crate::{authz::Verdict, rbac::{self, Check}, clock};\nlet x = crate::route::normalize(p);";
     let named: Vec<_> = crate_modules_named(code).into_iter().collect();
     assert_eq!(named, ["authz", "clock", "rbac", "route"]);
 }

@@ -450,7 +450,7 @@ fn control_plane_bad_input_exits_2_with_one_line() {
     let stderr = String::from_utf8_lossy(&no_cert.stderr);
     assert_eq!(no_cert.status.code(), Some(2));
     assert!(
-        stderr.starts_with("error: cannot load `/nonexistent.pem`"),
+        stderr.starts_with("error: cannot read `/nonexistent.pem`"),
         "{stderr}"
     );
     let both = run(&[

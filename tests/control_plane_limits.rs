@@ -360,3 +360,61 @@ async fn a_watch_that_breaks_right_after_opening_backs_off() {
     );
     assert!(made >= 2, "the broken stream is retried");
 }
+
+/// Reads until the server closes the connection; `false` if it is still open after `LONG`.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0; 4096];
+    let read_to_end = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(LONG, read_to_end).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_plane_closes_silent_connections_and_those_beyond_its_cap() {
+    let dir = TempDir::new("cp-limits");
+    common::control_plane::write_atomic(&dir.join("acme.yaml"), &demo("acme", 1, false));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let mut options = scopegate::control_plane::Options::new(dir.0.clone(), catalog());
+    options.limits = scopegate::tls::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(600),
+        max_connections: 1,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(scopegate::control_plane::run_on(tcp, options, async {
+        let _ = stopped.await;
+    }));
+    // a client that never speaks loses its connection (and its slot) after the header timeout
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_by_server(&mut silent).await,
+        "a silent client kept its connection"
+    );
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.connect().await.unwrap());
+    let check = || tonic_health::pb::HealthCheckRequest {
+        service: scopegate::control_plane::SERVICE_NAME.to_owned(),
+    };
+    assert!(health.check(check()).await.is_ok());
+    // the cap is one connection: the next is closed unanswered, the first is still served
+    let mut beyond = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_by_server(&mut beyond).await,
+        "a connection beyond the cap was kept"
+    );
+    assert!(
+        health.check(check()).await.is_ok(),
+        "the first connection is still served"
+    );
+    drop(health);
+    drop(stop);
+    served.await.unwrap().unwrap();
+}

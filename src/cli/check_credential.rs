@@ -55,9 +55,7 @@ fn jwt_authenticator(config: Option<&Path>) -> Result<Arc<JwtAuthenticator>, Inp
     config
         .validate()
         .map_err(|errors| InputError(format!("invalid configuration `{}`:\n{errors}", path.display())))?;
-    let ttl = config.token_ttl().unwrap_or_default();
-    let settings = JwtSettings::from_config(&config.jwt, 1, ttl)
-        .map_err(|e| InputError(e.to_string()))?
+    let settings = JwtSettings::from_config(&config.jwt, 1, config.cache.token_ttl.get())
         .ok_or_else(|| InputError(format!("`{}` lists no jwt issuers", path.display())))?;
     let jwt = JwtAuthenticator::new(settings).map_err(|e| InputError(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::cli::{InputError, load_catalog};
-use crate::config::is_loopback_host;
-use crate::control_plane::{DEFAULT_MAX_SNAPSHOT_BYTES, Options, SCAN_INTERVAL, TlsFiles};
+use crate::config::{DEFAULT_CONTROL_PLANE_PORT, is_loopback_host};
+use crate::control_plane::{DEFAULT_MAX_SNAPSHOT_BYTES, Options, tls_settings};
+use crate::tls::ConnectionLimits;
+use crate::tls::listener::MAX_CONNECTIONS;
 
 /// Arguments of `control-plane`.
 #[derive(Debug, Args)]
@@ -17,7 +19,7 @@ pub struct ControlPlaneArgs {
     #[arg(long, value_name = "DIR")]
     pub source: PathBuf,
     /// The gRPC listen address (also serves gRPC health).
-    #[arg(long, default_value = "127.0.0.1:9300")]
+    #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_CONTROL_PLANE_PORT}"))]
     pub listen: String,
     /// The server certificate chain (PEM); with `--tls-key`, serves TLS 1.3.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -35,6 +37,12 @@ pub struct ControlPlaneArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SNAPSHOT_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_snapshot_bytes: usize,
+    /// Connections held at once; more are closed as soon as they are accepted (each sidecar holds
+    /// one). A connection has 10 s from accept to its first bytes (TLS handshake included), and
+    /// one silent for 120 s is closed (sidecars ping every 10 s).
+    #[arg(long, value_name = "N", default_value_t = MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
     /// Listen on an address that is not loopback without TLS and client certificates: anyone who
     /// reaches the port reads every account's snapshot, and anyone on the path can forge one.
     #[arg(long)]
@@ -70,19 +78,17 @@ pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
     check_exposure(args)?;
     crate::cli::init_logging();
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-            client_ca: args.client_ca.clone(),
-        }),
+        (Some(cert), Some(key)) => Some(tls_settings(cert.clone(), key.clone(), args.client_ca.clone())),
         _ => None,
     };
     let options = Options {
-        source: args.source.clone(),
-        catalog: load_catalog(args.catalog.as_deref())?,
         tls,
-        scan_interval: SCAN_INTERVAL,
+        limits: ConnectionLimits {
+            max_connections: args.max_connections,
+            ..ConnectionLimits::default()
+        },
         max_snapshot_bytes: args.max_snapshot_bytes,
+        ..Options::new(args.source.clone(), load_catalog(args.catalog.as_deref())?)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -2,8 +2,8 @@
 //! default route table) on `127.0.0.1:9191`; `--http-listen` (or `listen.http`) adds the HTTP
 //! listener beside it (`--http-source` names the proxy in front), `--admin-listen` (or
 //! `listen.admin`) the admin listener; the configuration's `tls` puts both behind TLS.
-//! `--config FILE` reads the configuration file (`docs/formats.md` "Server configuration");
-//! command-line flags override its values.
+//! `--config FILE` reads the configuration file (docs/formats.md "Server configuration"); command-line flags override its values
+//! ([`Config::merge_overrides`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,10 +15,10 @@ use crate::accounts::{RemoteOptions, SnapshotSource};
 use crate::audit::AuditLog;
 use crate::authz::{Authorizer, AuthorizerOptions};
 use crate::cli::InputError;
-use crate::config::{Config, ControlPlane, parse_duration};
+use crate::config::{Config, Mode, Overrides};
 use crate::http::{Endpoints, HttpOptions, HttpSource};
 use crate::jwks::JwtSettings;
-use crate::tls::{ServerTls, TlsSettings};
+use crate::tls::ServerTls;
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -61,11 +61,27 @@ pub struct ServeArgs {
     pub routes: Option<PathBuf>,
 }
 
+impl ServeArgs {
+    /// The flags that override the configuration.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            grpc: self.listen.clone(),
+            http: self.http_listen.clone(),
+            http_source: self.http_source.clone(),
+            admin: self.admin_listen.clone(),
+            snapshots: self.snapshots.clone(),
+            control_plane: self.control_plane.clone(),
+            control_plane_insecure: self.control_plane_insecure,
+            routes: self.routes.clone(),
+        }
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM. Shutdown order: stop accepting, drain in-flight checks
 /// (both listeners), then close the audit log (every queued record written and flushed), then
 /// flush traces; only then does the process exit.
 pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => {
             let config = Config::load(path).map_err(|e| InputError(e.to_string()))?;
             config.validate().map_err(|errors| {
@@ -75,6 +91,9 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         }
         None => Config::default(),
     };
+    config
+        .merge_overrides(&args.overrides())
+        .map_err(|e| InputError(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,31 +109,24 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
             "configuration section `{section}` is not supported yet: it is ignored"
         );
     }
-    let listen = args.listen.clone().unwrap_or_else(|| config.listen.grpc.clone());
-    let http_listen = args.http_listen.clone().or_else(|| config.listen.http.clone());
-    let source_name = args.http_source.as_deref().unwrap_or(&config.listen.http_source);
+    let listen = config.listen.grpc.clone();
+    let http_listen = config.listen.http.clone();
+    let source_name = &config.listen.http_source;
     let source = HttpSource::parse(source_name).ok_or_else(|| {
         InputError(format!(
             "`--http-source`: `{source_name}` is not envoy, nginx or traefik"
         ))
     })?;
-    if source != HttpSource::Envoy && config.listen.http_path_prefix.is_some() {
-        return Err(InputError(
-            "`listen.http_path_prefix` applies to `http_source: envoy` only".to_owned(),
-        ));
-    }
     let http_options = HttpOptions {
         path_prefix: config.listen.http_path_prefix.clone(),
         source,
         endpoints: Endpoints::Authz,
     };
-    let admin_listen = args.admin_listen.clone().or_else(|| config.listen.admin.clone());
-    let routes = args.routes.clone().or_else(|| config.routes.clone());
-    let source = snapshot_source(args, &config)?;
-    let defaults = AuthorizerOptions::default();
-    let token_ttl = config.token_ttl().unwrap_or(defaults.token_ttl);
-    let jwt = JwtSettings::from_config(&config.jwt, config.cache.tokens, token_ttl)
-        .map_err(|e| InputError(e.to_string()))?;
+    let admin_listen = config.listen.admin.clone();
+    let routes = config.routes.clone();
+    let source = snapshot_source(&config)?;
+    let token_ttl = config.cache.token_ttl.get();
+    let jwt = JwtSettings::from_config(&config.jwt, config.cache.tokens, token_ttl);
     let options = AuthorizerOptions {
         catalog: config.catalog.clone(),
         token_cache_capacity: config.cache.tokens,
@@ -127,7 +139,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     let state = Authorizer::load_with(source, routes.as_deref(), &options)
         .map_err(|e| InputError(e.to_string()))?
         .with_audit(audit)
-        .with_dry_run(config.mode == "dry_run");
+        .with_dry_run(config.mode.get() == Mode::DryRun);
     if remote {
         tracing::info!("accounts load from the control plane on first use (and preloaded ones at start)");
     } else if !state.is_ready() {
@@ -159,29 +171,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The snapshot source: `--snapshots`, `--control-plane`, the configuration's `snapshot.files` or
-/// `snapshot.control_plane`, else the embedded demo.
-fn snapshot_source(args: &ServeArgs, config: &Config) -> Result<SnapshotSource, InputError> {
-    if let Some(path) = &args.snapshots {
-        return Ok(SnapshotSource::Path(path.clone()));
-    }
-    let configured = config.snapshot.control_plane.clone();
-    let remote = match (&args.control_plane, configured) {
-        (Some(url), cp) => ControlPlane {
-            url: url.clone(),
-            ..cp.unwrap_or_default()
-        },
-        (None, Some(cp)) => cp,
-        (None, None) => {
-            return Ok(config
-                .snapshot
-                .files
-                .clone()
-                .map_or(SnapshotSource::Embedded, SnapshotSource::Path));
-        }
-    };
-    let duration = |field: &str, value: &str| {
-        parse_duration(value).ok_or_else(|| InputError(format!("`{field}`: `{value}` is not a duration")))
+/// The snapshot source: the configuration's `snapshot.files` or `snapshot.control_plane` (flags
+/// merged in), else the embedded demo.
+fn snapshot_source(config: &Config) -> Result<SnapshotSource, InputError> {
+    let Some(remote) = config.snapshot.control_plane.clone() else {
+        return Ok(config
+            .snapshot
+            .files
+            .clone()
+            .map_or(SnapshotSource::Embedded, SnapshotSource::Path));
     };
     let defaults = RemoteOptions::default();
     Ok(SnapshotSource::ControlPlane(RemoteOptions {
@@ -189,13 +187,13 @@ fn snapshot_source(args: &ServeArgs, config: &Config) -> Result<SnapshotSource, 
         ca: remote.ca,
         identity: remote.cert.zip(remote.key),
         preload: remote.accounts,
-        insecure: remote.insecure || args.control_plane_insecure,
+        insecure: remote.insecure,
         max_snapshot_bytes: usize::try_from(remote.max_snapshot_bytes)
             .map_err(|_| InputError("`snapshot.control_plane.max_snapshot_bytes` is too large".to_owned()))?,
         cache_dir: config.snapshot.cache_dir.clone(),
         max_accounts: config.cache.accounts,
-        account_idle: duration("cache.account_idle", &config.cache.account_idle)?,
-        load_timeout: duration("snapshot.control_plane.load_timeout", &remote.load_timeout)?,
+        account_idle: config.cache.account_idle.get(),
+        load_timeout: remote.load_timeout.get(),
         ..defaults
     }))
 }
@@ -205,11 +203,9 @@ fn load_tls(config: &Config) -> Result<Option<Arc<ServerTls>>, InputError> {
     let Some(section) = &config.tls else {
         return Ok(None);
     };
-    let tls = TlsSettings::from_config(section)
-        .and_then(ServerTls::load)
-        .map_err(|e| InputError(format!("tls: {e}")))?;
+    let tls = ServerTls::load(section.settings()).map_err(|e| InputError(format!("tls: {e}")))?;
     tracing::info!(
-        min_version = section.min_version,
+        min_version = %section.min_version.get(),
         client_auth = section.client_ca.is_some(),
         "tls enabled on every listener"
     );

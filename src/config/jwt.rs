@@ -2,10 +2,13 @@
 //! claims name a principal, and the limits applied to every token.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
-use super::{ConfigError, is_url, parse_duration};
+use super::{ConfigError, FromSetting, Parsed, is_url};
+use crate::authn::jwt::PrincipalKind;
 
 /// `jwt`: accepted JWT issuers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -17,9 +20,9 @@ pub struct Jwt {
     pub max_token_bytes: usize,
     /// How often fetched keys are refreshed when the endpoint sends no `Cache-Control: max-age`;
     /// default: `10m`.
-    pub refresh_interval: String,
+    pub refresh_interval: Parsed<Duration>,
     /// The least time between two refetches of an issuer's keys for an unknown `kid`; default: `30s`.
-    pub refetch_interval: String,
+    pub refetch_interval: Parsed<Duration>,
     /// Trust the claims Envoy's `jwt_authn` filter verified and wrote to this dynamic-metadata
     /// namespace (`payload_in_metadata`), without verifying the token again; default: none.
     pub trust_envoy_metadata: Option<String>,
@@ -30,8 +33,8 @@ impl Default for Jwt {
         Self {
             issuers: Vec::new(),
             max_token_bytes: crate::authn::jwt::DEFAULT_MAX_TOKEN_BYTES,
-            refresh_interval: "10m".to_owned(),
-            refetch_interval: "30s".to_owned(),
+            refresh_interval: Parsed::new(Duration::from_secs(10 * 60)),
+            refetch_interval: Parsed::new(Duration::from_secs(30)),
             trust_envoy_metadata: None,
         }
     }
@@ -55,9 +58,9 @@ pub struct Issuer {
     /// Extra root certificates (PEM) for fetching this issuer's keys; default: none (the Mozilla roots).
     pub ca: Option<PathBuf>,
     /// Clock-skew allowance for `exp` and `nbf`; default: `30s`.
-    pub leeway: String,
-    /// Accepted algorithms; default: `[RS256, ES256]`.
-    pub algorithms: Vec<String>,
+    pub leeway: Parsed<Duration>,
+    /// Accepted algorithms (asymmetric ones: see [`super::ALGORITHMS`]); default: `[RS256, ES256]`.
+    pub algorithms: Vec<Parsed<Algorithm>>,
     /// Which claim names the principal and what it is; default: `{claim: sub, type: USER}`.
     pub principal: PrincipalClaim,
     /// The claim naming the account, which every token must then carry; `null`: tokens name no
@@ -79,8 +82,8 @@ impl Default for Issuer {
             keys: Vec::new(),
             discovery: false,
             ca: None,
-            leeway: "30s".to_owned(),
-            algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
+            leeway: Parsed::new(Duration::from_secs(30)),
+            algorithms: vec![Parsed::new(Algorithm::RS256), Parsed::new(Algorithm::ES256)],
             principal: PrincipalClaim::default(),
             account_claim: Some("account".to_owned()),
             accounts: vec!["*".to_owned()],
@@ -96,21 +99,31 @@ pub struct PrincipalClaim {
     pub claim: String,
     /// `USER` or `SERVICE_ACCOUNT`; default: `USER`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Parsed<PrincipalKind>,
 }
 
 impl Default for PrincipalClaim {
     fn default() -> Self {
         Self {
             claim: "sub".to_owned(),
-            kind: "USER".to_owned(),
+            kind: Parsed::new(PrincipalKind::User),
         }
     }
 }
 
-const ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
+impl FromSetting for PrincipalKind {
+    fn from_setting(text: &str) -> Option<Self> {
+        match text {
+            "USER" => Some(Self::User),
+            "SERVICE_ACCOUNT" => Some(Self::ServiceAccount),
+            _ => None,
+        }
+    }
+
+    fn fallback() -> Self {
+        Self::User
+    }
+}
 
 impl Jwt {
     /// Adds every error of the `jwt` section to `errors`.
@@ -137,11 +150,11 @@ impl Jwt {
     }
 }
 
-fn duration(field: &str, value: &str, errors: &mut Vec<ConfigError>) {
-    if parse_duration(value).is_none() {
+fn duration(field: &str, value: &Parsed<Duration>, errors: &mut Vec<ConfigError>) {
+    if let Some(text) = value.rejected() {
         errors.push(ConfigError::Duration {
             field: field.to_owned(),
-            value: value.to_owned(),
+            value: text.to_owned(),
         });
     }
 }
@@ -186,23 +199,21 @@ fn validate_issuer(i: usize, issuer: &Issuer, errors: &mut Vec<ConfigError>) {
             field: format!("{at}.algorithms"),
         });
     }
-    for alg in &issuer.algorithms {
-        if !ALGORITHMS.contains(&alg.as_str()) {
-            errors.push(ConfigError::Algorithm {
-                field: format!("{at}.algorithms"),
-                value: alg.clone(),
-            });
-        }
+    for alg in issuer.algorithms.iter().filter_map(Parsed::rejected) {
+        errors.push(ConfigError::Algorithm {
+            field: format!("{at}.algorithms"),
+            value: alg.to_owned(),
+        });
     }
     if issuer.principal.claim.is_empty() {
         errors.push(ConfigError::Empty {
             field: format!("{at}.principal.claim"),
         });
     }
-    if !matches!(issuer.principal.kind.as_str(), "USER" | "SERVICE_ACCOUNT") {
+    if let Some(kind) = issuer.principal.kind.rejected() {
         errors.push(ConfigError::PrincipalType {
             field: format!("{at}.principal.type"),
-            value: issuer.principal.kind.clone(),
+            value: kind.to_owned(),
         });
     }
     if issuer.account_claim.as_deref() == Some("") {

@@ -1,34 +1,31 @@
-//! The server configuration file (formats.md "Server configuration"): serde structs with a
-//! documented default for every field, [`Config::load`] (YAML, or JSON by extension) and
-//! [`Config::validate`], which reports every error at once.
+//! The server configuration file (docs/formats.md "Server configuration"): serde structs with a
+//! documented default for every field, [`Config::load`] (YAML, or JSON by extension),
+//! [`Config::validate`], which reports every error at once, and [`Config::merge_overrides`], which
+//! applies `serve`'s command-line flags. Durations, `mode` and `tls.min_version` are typed when
+//! the file is read ([`Parsed`]); consumers never parse text again.
 //!
 //! Some sections are parsed and validated but not yet implemented by the server (`cache_dir` and
 //! the account cache without a control plane);
 //! [`Config::unsupported`] names the ones a configuration sets so `serve` can warn about them.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::tls::{MinVersion, TlsSettings};
+
 mod error;
 mod jwt;
-mod limits;
+mod listen;
+mod overrides;
+mod setting;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use jwt::{Issuer, Jwt, PrincipalClaim};
-pub use limits::Connections;
-
-/// The default port of the ext_authz gRPC listener (`listen.grpc`, on `127.0.0.1`).
-pub const DEFAULT_GRPC_PORT: u16 = 9191;
-
-/// The port of the HTTP listener (`listen.http`, off unless configured), by convention `127.0.0.1:9192`.
-pub const DEFAULT_HTTP_PORT: u16 = 9192;
-
-/// The port of the admin listener (`listen.admin`, off unless configured), by convention
-/// `127.0.0.1:9193`.
-pub const DEFAULT_ADMIN_PORT: u16 = 9193;
+pub use listen::{Connections, DEFAULT_ADMIN_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, Listen};
+pub use overrides::Overrides;
+pub use setting::{ALGORITHMS, FromSetting, Mode, Parsed, parse_duration};
 
 /// The port `scopegate control-plane` listens on by default.
 pub const DEFAULT_CONTROL_PLANE_PORT: u16 = 9300;
@@ -68,47 +65,9 @@ pub struct Config {
     /// The audit log; default: `{sink: stdout, max_bytes: 104857600, keep: 5, queue: 65536}`.
     pub audit: Audit,
     /// `enforce` or `dry_run` (decide, log, always allow); default: `enforce`.
-    pub mode: String,
+    pub mode: Parsed<Mode>,
     /// Logging and tracing; default: `{log_format: json, otlp_endpoint: null}`.
     pub telemetry: Telemetry,
-}
-
-/// `listen`: the listen addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Listen {
-    /// Envoy ext_authz gRPC (and gRPC health); default: `127.0.0.1:9191`.
-    pub grpc: String,
-    /// HTTP-mode authz (every path is a request to authorize; plus `/authz/api/acl` when
-    /// `http_source` is `nginx` or `traefik`); default: none (no HTTP listener).
-    pub http: Option<String>,
-    /// Which proxy's report of the original request the HTTP listener trusts: `envoy` (Envoy HTTP
-    /// ext_authz: the request's own method and target), `nginx` (`x-original-method` /
-    /// `x-original-uri`) or `traefik` (`x-forwarded-method` / `x-forwarded-uri`); the other
-    /// families' headers are ignored; default: `envoy`.
-    pub http_source: String,
-    /// A path prefix stripped from requests authorized by their own method and path (Envoy HTTP
-    /// mode, e.g. `/authz` when Envoy's `path_prefix` is `/authz`); `http_source: envoy` only;
-    /// default: none.
-    pub http_path_prefix: Option<String>,
-    /// The admin listener: `/healthz`, `/readyz`, `/metrics`, `/authz/api/acl`, never a request to
-    /// authorize; default: none (off; by convention `127.0.0.1:9193`).
-    pub admin: Option<String>,
-    /// Header-read and idle timeouts and the connection cap of both listeners.
-    pub connections: Connections,
-}
-
-impl Default for Listen {
-    fn default() -> Self {
-        Self {
-            grpc: format!("127.0.0.1:{DEFAULT_GRPC_PORT}"),
-            http: None,
-            http_source: "envoy".to_owned(),
-            http_path_prefix: None,
-            admin: None,
-            connections: Connections::default(),
-        }
-    }
 }
 
 /// `tls`: certificates for the listeners.
@@ -122,7 +81,7 @@ pub struct Tls {
     /// A CA bundle to require and verify client certificates; default: none (no client auth).
     pub client_ca: Option<PathBuf>,
     /// The lowest TLS version accepted, `1.2` or `1.3`; default: `1.3`.
-    pub min_version: String,
+    pub min_version: Parsed<MinVersion>,
 }
 
 impl Default for Tls {
@@ -131,7 +90,20 @@ impl Default for Tls {
             cert: PathBuf::new(),
             key: PathBuf::new(),
             client_ca: None,
-            min_version: "1.3".to_owned(),
+            min_version: Parsed::new(MinVersion::Tls13),
+        }
+    }
+}
+
+impl Tls {
+    /// The listeners' TLS settings (files checked for changes every [`crate::tls::RELOAD_INTERVAL`]).
+    pub fn settings(&self) -> TlsSettings {
+        TlsSettings {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: self.client_ca.clone(),
+            min_version: self.min_version.get(),
+            reload_interval: crate::tls::RELOAD_INTERVAL,
         }
     }
 }
@@ -165,7 +137,7 @@ pub struct ControlPlane {
     /// is loaded on its first request).
     pub accounts: Vec<String>,
     /// How long a request waits for its account's first load before 503; default: `150ms`.
-    pub load_timeout: String,
+    pub load_timeout: Parsed<Duration>,
     /// Allow a plaintext (`http://`) `url` whose host is not loopback: snapshots (the policy, token
     /// hashes included) then cross the network unauthenticated and can be forged on the path;
     /// default: `false` (such a url is refused at start).
@@ -187,7 +159,7 @@ impl Default for ControlPlane {
             cert: None,
             key: None,
             accounts: Vec::new(),
-            load_timeout: "150ms".to_owned(),
+            load_timeout: Parsed::new(Duration::from_millis(150)),
             insecure: false,
             max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
         }
@@ -201,21 +173,21 @@ pub struct Cache {
     /// Verified tokens held at most; default: `100000`.
     pub tokens: u64,
     /// How long a verified token is trusted; default: `5m`.
-    pub token_ttl: String,
+    pub token_ttl: Parsed<Duration>,
     /// Compiled accounts held at most (control plane only: files load every account); default:
     /// `1000`.
     pub accounts: u64,
     /// How long an unused account stays compiled (control plane only); default: `1h`.
-    pub account_idle: String,
+    pub account_idle: Parsed<Duration>,
 }
 
 impl Default for Cache {
     fn default() -> Self {
         Self {
             tokens: 100_000,
-            token_ttl: "5m".to_owned(),
+            token_ttl: Parsed::new(Duration::from_secs(5 * 60)),
             accounts: 1000,
-            account_idle: "1h".to_owned(),
+            account_idle: Parsed::new(Duration::from_secs(60 * 60)),
         }
     }
 }
@@ -285,29 +257,10 @@ impl Default for Config {
             jwt: Jwt::default(),
             cache: Cache::default(),
             audit: Audit::default(),
-            mode: "enforce".to_owned(),
+            mode: Parsed::new(Mode::Enforce),
             telemetry: Telemetry::default(),
         }
     }
-}
-
-/// Parses a duration such as `500ms`, `30s`, `5m`, `1h` or `1d` (a whole number and one unit).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() {
-        return None;
-    }
-    let n: u64 = number.parse().ok()?;
-    let seconds_per = match unit {
-        "ms" => return Some(Duration::from_millis(n)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    n.checked_mul(seconds_per).map(Duration::from_secs)
 }
 
 pub(crate) fn is_url(text: &str) -> bool {
@@ -368,42 +321,10 @@ impl Config {
         }
     }
 
-    /// The verified-token lifetime, if `cache.token_ttl` parses.
-    pub fn token_ttl(&self) -> Option<Duration> {
-        parse_duration(&self.cache.token_ttl)
-    }
-
     /// Checks every field; returns every error found, in field order.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errors = Vec::new();
-        let addr = |field: &str, value: &str, errors: &mut Vec<ConfigError>| {
-            if value.parse::<SocketAddr>().is_err() {
-                errors.push(ConfigError::SocketAddr {
-                    field: field.to_owned(),
-                    value: value.to_owned(),
-                });
-            }
-        };
-        addr("listen.grpc", &self.listen.grpc, &mut errors);
-        if let Some(http) = &self.listen.http {
-            addr("listen.http", http, &mut errors);
-        }
-        if let Some(admin) = &self.listen.admin {
-            addr("listen.admin", admin, &mut errors);
-        }
-        let source = crate::http::HttpSource::parse(&self.listen.http_source);
-        if source.is_none() {
-            errors.push(ConfigError::HttpSource(self.listen.http_source.clone()));
-        }
-        if let Some(prefix) = &self.listen.http_path_prefix {
-            if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
-                errors.push(ConfigError::PathPrefix(prefix.clone()));
-            }
-            if source.is_some_and(|s| s != crate::http::HttpSource::Envoy) {
-                errors.push(ConfigError::PathPrefixSource);
-            }
-        }
-        self.listen.connections.validate(&mut errors);
+        self.listen.validate(&mut errors);
         let empty = |field: &str, path: &Path, errors: &mut Vec<ConfigError>| {
             if path.as_os_str().is_empty() {
                 errors.push(ConfigError::Empty {
@@ -417,8 +338,8 @@ impl Config {
             if let Some(ca) = &tls.client_ca {
                 empty("tls.client_ca", ca, &mut errors);
             }
-            if !matches!(tls.min_version.as_str(), "1.2" | "1.3") {
-                errors.push(ConfigError::TlsVersion(tls.min_version.clone()));
+            if let Some(text) = tls.min_version.rejected() {
+                errors.push(ConfigError::TlsVersion(text.to_owned()));
             }
         }
         if let Some(files) = &self.snapshot.files {
@@ -448,10 +369,10 @@ impl Config {
             if cp.cert.is_some() != cp.key.is_some() {
                 errors.push(ConfigError::ClientCertPair);
             }
-            if parse_duration(&cp.load_timeout).is_none() {
+            if let Some(text) = cp.load_timeout.rejected() {
                 errors.push(ConfigError::Duration {
                     field: "snapshot.control_plane.load_timeout".to_owned(),
-                    value: cp.load_timeout.clone(),
+                    value: text.to_owned(),
                 });
             }
             for (i, account) in cp.accounts.iter().enumerate() {
@@ -486,10 +407,10 @@ impl Config {
             ("cache.token_ttl", &self.cache.token_ttl),
             ("cache.account_idle", &self.cache.account_idle),
         ] {
-            if parse_duration(value).is_none() {
+            if let Some(text) = value.rejected() {
                 errors.push(ConfigError::Duration {
                     field: field.to_owned(),
-                    value: value.clone(),
+                    value: text.to_owned(),
                 });
             }
         }
@@ -509,8 +430,8 @@ impl Config {
                 });
             }
         }
-        if !matches!(self.mode.as_str(), "enforce" | "dry_run") {
-            errors.push(ConfigError::Mode(self.mode.clone()));
+        if let Some(text) = self.mode.rejected() {
+            errors.push(ConfigError::Mode(text.to_owned()));
         }
         if !matches!(self.telemetry.log_format.as_str(), "json" | "text") {
             errors.push(ConfigError::LogFormat(self.telemetry.log_format.clone()));

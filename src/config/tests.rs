@@ -38,17 +38,24 @@ fn defaults_are_the_documented_ones_and_valid() {
     assert_eq!(config.catalog, None);
     assert!(config.jwt.issuers.is_empty());
     assert_eq!(config.cache.tokens, 100_000);
-    assert_eq!(config.token_ttl(), Some(Duration::from_secs(300)));
+    assert_eq!(config.cache.token_ttl.get(), Duration::from_secs(300));
     assert_eq!(config.cache.accounts, 1000);
-    assert_eq!(config.cache.account_idle, "1h");
+    assert_eq!(config.cache.account_idle.get(), Duration::from_secs(3600));
     assert_eq!(config.audit.sink, "stdout");
     assert_eq!(config.audit.max_bytes, 100 * 1024 * 1024);
     assert_eq!((config.audit.keep, config.audit.queue), (5, 65_536));
-    assert_eq!(config.mode, "enforce");
+    assert_eq!(config.mode.get(), Mode::Enforce);
     assert_eq!(config.telemetry.log_format, "json");
-    assert_eq!(Tls::default().min_version, "1.3");
-    assert_eq!(Issuer::default().algorithms, ["RS256", "ES256"]);
-    assert_eq!(Issuer::default().principal.kind, "USER");
+    assert_eq!(Tls::default().min_version.get(), MinVersion::Tls13);
+    let algorithms: Vec<_> = Issuer::default().algorithms.iter().map(Parsed::get).collect();
+    assert_eq!(
+        algorithms,
+        [jsonwebtoken::Algorithm::RS256, jsonwebtoken::Algorithm::ES256]
+    );
+    assert_eq!(
+        Issuer::default().principal.kind.get(),
+        crate::authn::jwt::PrincipalKind::User
+    );
     assert_eq!(config.validate(), Ok(()));
     assert!(config.unsupported().is_empty());
     assert_eq!(Config::parse("", false).unwrap(), config);
@@ -61,7 +68,7 @@ fn the_full_example_parses_and_validates() {
     let config = Config::parse(FULL, false).unwrap();
     assert_eq!(config.validate(), Ok(()));
     assert_eq!(config.listen.http.as_deref(), Some("127.0.0.1:9192"));
-    assert_eq!(config.tls.as_ref().unwrap().min_version, "1.3");
+    assert_eq!(config.tls.as_ref().unwrap().min_version.get(), MinVersion::Tls13);
     assert_eq!(
         config.snapshot.files.as_deref(),
         Some(Path::new("deploy/examples/snapshots/"))
@@ -229,4 +236,33 @@ fn a_plaintext_control_plane_off_loopback_needs_insecure() {
         assert_eq!(check(&format!("{{url: \"{url}\"}}")), Ok(()), "{url}");
     }
     assert!(check("{url: \"https://cp:9300\", max_snapshot_bytes: 0}").is_err());
+}
+
+#[test]
+fn typed_settings_are_parsed_when_the_file_is_read() {
+    let text = "mode: dry_run\ntls: {cert: c, key: k, min_version: \"1.2\"}\ncache: {token_ttl: 90s}\njwt: {refresh_interval: 1h, issuers: [{issuer: x, keys: [k.pem], leeway: 500ms, algorithms: [EdDSA], principal: {type: SERVICE_ACCOUNT}}]}\nsnapshot: {control_plane: {url: https://cp:9300, load_timeout: 2s}}\nlisten: {connections: {idle_timeout: 1m}}\n";
+    let config = Config::parse(text, false).unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.mode.get(), Mode::DryRun);
+    let tls = config.tls.as_ref().unwrap();
+    assert_eq!(tls.settings().min_version, MinVersion::Tls12);
+    assert_eq!(config.cache.token_ttl.get(), Duration::from_secs(90));
+    assert_eq!(config.jwt.refresh_interval.get(), Duration::from_secs(3600));
+    let issuer = &config.jwt.issuers[0];
+    assert_eq!(issuer.leeway.get(), Duration::from_millis(500));
+    assert_eq!(issuer.algorithms[0].get(), jsonwebtoken::Algorithm::EdDSA);
+    assert_eq!(
+        issuer.principal.kind.get(),
+        crate::authn::jwt::PrincipalKind::ServiceAccount
+    );
+    let remote = config.snapshot.control_plane.as_ref().unwrap();
+    assert_eq!(remote.load_timeout.get(), Duration::from_secs(2));
+    assert_eq!(
+        config.listen.connections.limits().idle_timeout,
+        Duration::from_secs(60)
+    );
+    // text that does not parse is kept for the validator, never silently taken as a value
+    let bad = Parsed::<Duration>::parse("soon");
+    assert_eq!(bad.rejected(), Some("soon"));
+    assert_eq!(Parsed::<Mode>::parse("enforce").rejected(), None);
 }

@@ -4,9 +4,12 @@
 //! versions that go backwards, and pushes a new version to every watcher as soon as the folder is
 //! rescanned (every [`SCAN_INTERVAL`]). gRPC health; TLS 1.3 with optional mutual TLS.
 //!
-//! It shares no state with the sidecar: it uses the generated messages of [`crate::proto`], the
-//! snapshot compiler ([`crate::rbac`]), the folder scan of [`crate::accounts::scan`] and the shutdown
-//! signal of [`crate::server::shutdown`].
+//! Connections are accepted by the sidecar's own [`crate::tls::Listener`] (`Protocols::Grpc`): the
+//! same handshake cap, first-bytes gate, `TCP_NODELAY`, connection cap and timeouts
+//! ([`ConnectionLimits`]), and TLS from [`ServerTls`], whose certificate and client-CA files are
+//! reloaded when they change (and on SIGHUP). It shares no other state with the sidecar:
+//! the generated messages of [`crate::proto`], the snapshot compiler ([`crate::rbac`]), the folder
+//! scan of [`crate::accounts::scan`] and the shutdown signal of [`crate::server::shutdown`].
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -14,7 +17,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_stream::wrappers::{TcpListenerStream, WatchStream};
+use tokio_stream::wrappers::WatchStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
@@ -22,17 +25,17 @@ use tonic_health::ServingStatus;
 use crate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
 use crate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
 use crate::rbac::Catalog;
+use crate::tls::{ConnectionLimits, Listener, MinVersion, Protocols, ServerTls, TlsError, TlsSettings};
 
 pub mod store;
-pub mod tls;
 
 pub use store::{Refusal, Scanner, Store};
-pub use tls::{TlsError, TlsFiles};
 
 /// How often the source folder is rescanned.
 pub const SCAN_INTERVAL: Duration = Duration::from_millis(250);
-/// The default largest snapshot message sent: 64 MiB (a 100,000-assignment account is ~11 MB).
-pub const DEFAULT_MAX_SNAPSHOT_BYTES: usize = 64 * 1024 * 1024;
+/// The default largest snapshot message sent: the sidecar's default limit on what it accepts
+/// (64 MiB; a 100,000-assignment account is ~11 MB).
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: usize = crate::config::DEFAULT_MAX_SNAPSHOT_BYTES as usize;
 /// The gRPC service name reported by health.
 pub const SERVICE_NAME: &str = "scopegate.v1.SnapshotService";
 
@@ -70,13 +73,43 @@ pub struct Options {
     pub source: PathBuf,
     /// The catalog snapshots are validated against.
     pub catalog: Arc<Catalog>,
-    /// TLS; `None` = plaintext.
-    pub tls: Option<TlsFiles>,
+    /// TLS; `None` = plaintext. The control plane serves TLS 1.3 only (see [`tls_settings`]).
+    pub tls: Option<TlsSettings>,
+    /// The connection cap and timeouts of the listener.
+    pub limits: ConnectionLimits,
     /// How often the folder is rescanned.
     pub scan_interval: Duration,
     /// The largest snapshot message sent; a Watch or Get of a bigger one fails (sidecars keep the
     /// version they hold).
     pub max_snapshot_bytes: usize,
+}
+
+impl Options {
+    /// Serves `source`, validated against `catalog`, in plaintext, with the default scan interval,
+    /// snapshot size limit and connection limits.
+    pub fn new(source: PathBuf, catalog: Arc<Catalog>) -> Self {
+        Self {
+            source,
+            catalog,
+            tls: None,
+            limits: ConnectionLimits::default(),
+            scan_interval: SCAN_INTERVAL,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
+        }
+    }
+}
+
+/// The control plane's TLS: the certificate chain and key (PEM), client certificates required and
+/// verified against `client_ca` when given (mutual TLS), TLS 1.3 only, files checked for changes
+/// every [`crate::tls::RELOAD_INTERVAL`].
+pub fn tls_settings(cert: PathBuf, key: PathBuf, client_ca: Option<PathBuf>) -> TlsSettings {
+    TlsSettings {
+        cert,
+        key,
+        client_ca,
+        min_version: MinVersion::Tls13,
+        reload_interval: crate::tls::RELOAD_INTERVAL,
+    }
 }
 
 /// The tonic `SnapshotService` over a [`Store`].
@@ -147,7 +180,13 @@ pub async fn run_on(
         path: options.source.display().to_string(),
         source,
     })?;
-    let tls = options.tls.as_ref().map(tls::server_config).transpose()?;
+    // startup reads a few small files: blocking here is fine (as the sidecar's start does)
+    let tls = options
+        .tls
+        .clone()
+        .map(ServerTls::load)
+        .transpose()?
+        .map(Arc::new);
     let store = Arc::new(Store::default());
     let scanner = Arc::new(Mutex::new(Scanner::new(
         options.source.clone(),
@@ -196,19 +235,13 @@ pub async fn run_on(
             store.close();
         }
     };
-    let result = match tls {
-        Some(config) => {
-            router
-                .serve_with_incoming_shutdown(tls::incoming(listener, config), closing)
-                .await
-        }
-        None => {
-            router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), closing)
-                .await
-        }
-    };
+    let reloader = tls.as_ref().map(ServerTls::spawn_reloader);
+    let incoming = Listener::with_limits(listener, tls.as_ref(), Protocols::Grpc, options.limits);
+    let result = router.serve_with_incoming_shutdown(incoming, closing).await;
     rescanner.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     Ok(result?)
 }
 

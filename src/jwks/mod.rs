@@ -12,13 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::authn::JwtError;
-use crate::authn::jwt::{self, AccountAllowList, IssuerPolicy, JwtIdentity, PrincipalKind};
-use crate::config::{Jwt, parse_duration};
+use crate::authn::jwt::{self, AccountAllowList, IssuerPolicy, JwtIdentity};
+use crate::config::{Jwt, Parsed};
 
 pub mod store;
 
@@ -48,9 +47,6 @@ pub enum JwksError {
     /// The document is larger than 1 MiB.
     #[error("`{0}` is larger than 1 MiB")]
     TooLarge(String),
-    /// A configuration value the validator should have caught.
-    #[error("jwt configuration: {0}")]
-    Config(String),
 }
 
 /// Why a JWT was not turned into an identity.
@@ -96,32 +92,14 @@ pub struct JwtSettings {
 
 impl JwtSettings {
     /// The settings of a validated configuration's `jwt` section (`None` when it has no issuers).
-    pub fn from_config(
-        config: &Jwt,
-        cache_capacity: u64,
-        cache_ttl: Duration,
-    ) -> Result<Option<Self>, JwksError> {
+    pub fn from_config(config: &Jwt, cache_capacity: u64, cache_ttl: Duration) -> Option<Self> {
         if config.issuers.is_empty() {
-            return Ok(None);
+            return None;
         }
-        let duration = |field: &str, value: &str| {
-            parse_duration(value).ok_or_else(|| JwksError::Config(format!("`{field}`: `{value}`")))
-        };
         let mut issuers = Vec::with_capacity(config.issuers.len());
         let mut extra_roots = Vec::new();
         for issuer in &config.issuers {
-            let algorithms = issuer
-                .algorithms
-                .iter()
-                .map(|a| {
-                    a.parse::<Algorithm>()
-                        .map_err(|_| JwksError::Config(format!("algorithm `{a}`")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let principal_kind = match issuer.principal.kind.as_str() {
-                "SERVICE_ACCOUNT" => PrincipalKind::ServiceAccount,
-                _ => PrincipalKind::User,
-            };
+            let algorithms = issuer.algorithms.iter().map(Parsed::get).collect();
             let source = if let Some(url) = &issuer.jwks_url {
                 KeySource::Jwks(url.clone())
             } else if issuer.discovery {
@@ -135,18 +113,18 @@ impl JwtSettings {
                 audiences: issuer.audiences.clone(),
                 algorithms,
                 principal_claim: issuer.principal.claim.clone(),
-                principal_kind,
+                principal_kind: issuer.principal.kind.get(),
                 account_claim: issuer.account_claim.clone(),
                 accounts: AccountAllowList::from_entries(&issuer.accounts),
-                leeway_secs: duration("jwt.issuers[].leeway", &issuer.leeway)?.as_secs(),
+                leeway_secs: issuer.leeway.get().as_secs(),
             };
             issuers.push((policy, source));
         }
-        Ok(Some(Self {
+        Some(Self {
             issuers,
             fetch: FetchSettings {
-                refresh_interval: duration("jwt.refresh_interval", &config.refresh_interval)?,
-                min_refetch_interval: duration("jwt.refetch_interval", &config.refetch_interval)?,
+                refresh_interval: config.refresh_interval.get(),
+                min_refetch_interval: config.refetch_interval.get(),
                 timeout: FetchSettings::default().timeout,
                 extra_roots,
             },
@@ -154,7 +132,7 @@ impl JwtSettings {
             cache_capacity,
             cache_ttl,
             envoy_metadata: config.trust_envoy_metadata.clone(),
-        }))
+        })
     }
 }
 

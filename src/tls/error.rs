@@ -56,9 +56,6 @@ pub enum TlsError {
         /// The rustls error.
         source: rustls::server::VerifierBuilderError,
     },
-    /// `min_version` is neither `1.2` nor `1.3`.
-    #[error("`tls.min_version`: `{0}` is not `1.2` or `1.3`")]
-    Version(String),
     /// rustls refused the configuration.
     #[error("tls configuration: {0}")]
     Config(rustls::Error),
@@ -74,7 +71,6 @@ impl TlsError {
             Self::NoKey { .. } => "tls_no_key",
             Self::Key { .. } => "tls_key",
             Self::CaCert { .. } | Self::Verifier { .. } => "tls_client_ca",
-            Self::Version(_) => "tls_version",
             Self::Config(_) => "tls_config",
         }
     }

@@ -1,4 +1,5 @@
-//! TLS and mTLS for the gRPC and HTTP listeners (formats.md `tls`): a rustls server configuration
+//! TLS and mTLS for the sidecar's gRPC and HTTP listeners (docs/formats.md `tls`) and the control
+//! plane's listener: a rustls server configuration
 //! built from PEM files on the ring provider, an optional client-certificate requirement
 //! (`client_ca`), a minimum protocol version, and certificates reloaded when their files change.
 //!
@@ -43,11 +44,11 @@ static TLS13_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
 impl MinVersion {
     /// Parses `1.2` or `1.3`.
-    pub fn parse(text: &str) -> Result<Self, TlsError> {
+    pub fn parse(text: &str) -> Option<Self> {
         match text {
-            "1.2" => Ok(Self::Tls12),
-            "1.3" => Ok(Self::Tls13),
-            other => Err(TlsError::Version(other.to_owned())),
+            "1.2" => Some(Self::Tls12),
+            "1.3" => Some(Self::Tls13),
+            _ => None,
         }
     }
 
@@ -56,6 +57,15 @@ impl MinVersion {
             Self::Tls12 => rustls::ALL_VERSIONS,
             Self::Tls13 => TLS13_ONLY,
         }
+    }
+}
+
+impl std::fmt::Display for MinVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tls12 => "1.2",
+            Self::Tls13 => "1.3",
+        })
     }
 }
 
@@ -90,19 +100,6 @@ pub struct TlsSettings {
     pub min_version: MinVersion,
     /// How often the files are checked for changes.
     pub reload_interval: Duration,
-}
-
-impl TlsSettings {
-    /// The settings of a configuration's `tls` section.
-    pub fn from_config(tls: &crate::config::Tls) -> Result<Self, TlsError> {
-        Ok(Self {
-            cert: tls.cert.clone(),
-            key: tls.key.clone(),
-            client_ca: tls.client_ca.clone(),
-            min_version: MinVersion::parse(&tls.min_version)?,
-            reload_interval: RELOAD_INTERVAL,
-        })
-    }
 }
 
 /// Serves the current certificate to every handshake; [`ServerTls::reload`] replaces it.
