@@ -9,7 +9,7 @@
 //! Shared by `fuzz_targets/http_target.rs` and `tests/fuzz_replay.rs`.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
-use scopegate::http::target::{HttpSource, METHOD_OVERRIDES, original_request};
+use scopegate::http::target::{HttpSource, METHOD_OVERRIDES, original_request, source_headers};
 
 const SOURCES: [HttpSource; 3] = [HttpSource::Envoy, HttpSource::Nginx, HttpSource::Traefik];
 const PREFIX: &str = "/authz";
@@ -59,7 +59,7 @@ pub fn run(data: &[u8]) {
     assert!(!target.contains('#'), "a fragment: {target:?}");
     let path = target.split_once('?').map_or(&*target, |(path, _)| path);
     assert!(!path.contains("//"), "an empty segment: {target:?}");
-    match source.headers() {
+    match source_headers(source) {
         Some((method_header, target_header)) => {
             let only = |name: &str| {
                 let mut values = headers.get_all(name).iter();

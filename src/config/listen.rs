@@ -60,6 +60,30 @@ impl Default for Listen {
     }
 }
 
+/// The trusted source of the original request (`listen.http_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpSource {
+    /// Envoy HTTP ext_authz: the request itself (the default).
+    #[default]
+    Envoy,
+    /// nginx `auth_request`: `x-original-method` / `x-original-uri`.
+    Nginx,
+    /// Traefik `ForwardAuth`: `x-forwarded-method` / `x-forwarded-uri`.
+    Traefik,
+}
+
+impl HttpSource {
+    /// The source named `envoy`, `nginx` or `traefik`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "envoy" => Some(Self::Envoy),
+            "nginx" => Some(Self::Nginx),
+            "traefik" => Some(Self::Traefik),
+            _ => None,
+        }
+    }
+}
+
 impl Listen {
     /// Adds every error of the `listen` section to `errors`.
     pub(crate) fn validate(&self, errors: &mut Vec<ConfigError>) {
@@ -78,7 +102,7 @@ impl Listen {
         if let Some(admin) = &self.admin {
             addr("listen.admin", admin, errors);
         }
-        let source = crate::http::HttpSource::parse(&self.http_source);
+        let source = HttpSource::parse(&self.http_source);
         if source.is_none() {
             errors.push(ConfigError::HttpSource(self.http_source.clone()));
         }
@@ -86,7 +110,7 @@ impl Listen {
             if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
                 errors.push(ConfigError::PathPrefix(prefix.clone()));
             }
-            if source.is_some_and(|s| s != crate::http::HttpSource::Envoy) {
+            if source.is_some_and(|s| s != HttpSource::Envoy) {
                 errors.push(ConfigError::PathPrefixSource);
             }
         }

@@ -23,7 +23,7 @@ mod setting;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use jwt::{Issuer, Jwt, PrincipalClaim};
-pub use listen::{Connections, DEFAULT_ADMIN_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, Listen};
+pub use listen::{Connections, DEFAULT_ADMIN_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, HttpSource, Listen};
 pub use overrides::Overrides;
 pub use setting::{ALGORITHMS, FromSetting, Mode, Parsed, parse_duration};
 

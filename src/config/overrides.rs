@@ -64,11 +64,11 @@ impl Config {
         {
             remote.insecure = true;
         }
-        let source = crate::http::HttpSource::parse(&self.listen.http_source);
+        let source = super::HttpSource::parse(&self.listen.http_source);
         if source.is_none() {
             return Err(ConfigError::HttpSource(self.listen.http_source.clone()));
         }
-        if source != Some(crate::http::HttpSource::Envoy) && self.listen.http_path_prefix.is_some() {
+        if source != Some(super::HttpSource::Envoy) && self.listen.http_path_prefix.is_some() {
             return Err(ConfigError::PathPrefixSource);
         }
         Ok(())

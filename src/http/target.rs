@@ -19,6 +19,8 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderMap, Method, Uri};
 
+pub use crate::config::HttpSource;
+
 /// nginx `auth_request`: the original method.
 pub const ORIGINAL_METHOD: &str = "x-original-method";
 /// nginx `auth_request`: the original request target.
@@ -30,36 +32,12 @@ pub const FORWARDED_URI: &str = "x-forwarded-uri";
 /// Method-override headers upstream frameworks honour; a request carrying one is refused.
 pub const METHOD_OVERRIDES: &[&str] = &["x-http-method-override", "x-method-override", "x-http-method"];
 
-/// The trusted source of the original request (`listen.http_source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HttpSource {
-    /// Envoy HTTP ext_authz: the request itself (the default).
-    #[default]
-    Envoy,
-    /// nginx `auth_request`: `x-original-method` / `x-original-uri`.
-    Nginx,
-    /// Traefik `ForwardAuth`: `x-forwarded-method` / `x-forwarded-uri`.
-    Traefik,
-}
-
-impl HttpSource {
-    /// The source named `envoy`, `nginx` or `traefik`.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "envoy" => Some(Self::Envoy),
-            "nginx" => Some(Self::Nginx),
-            "traefik" => Some(Self::Traefik),
-            _ => None,
-        }
-    }
-
-    /// The headers carrying the original method and target, for the proxies that send them.
-    pub fn headers(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Self::Envoy => None,
-            Self::Nginx => Some((ORIGINAL_METHOD, ORIGINAL_URI)),
-            Self::Traefik => Some((FORWARDED_METHOD, FORWARDED_URI)),
-        }
+/// The headers carrying the original method and target, for the proxies that send them.
+pub fn source_headers(source: HttpSource) -> Option<(&'static str, &'static str)> {
+    match source {
+        HttpSource::Envoy => None,
+        HttpSource::Nginx => Some((ORIGINAL_METHOD, ORIGINAL_URI)),
+        HttpSource::Traefik => Some((FORWARDED_METHOD, FORWARDED_URI)),
     }
 }
 
@@ -150,7 +128,7 @@ pub fn original_request<'a>(
     if let Some(name) = METHOD_OVERRIDES.iter().find(|name| headers.contains_key(**name)) {
         return Err(TargetError::MethodOverride(name));
     }
-    let (method, target) = match source.headers() {
+    let (method, target) = match source_headers(source) {
         Some((method_header, target_header)) => {
             let method = single(headers, method_header)?;
             let target = single(headers, target_header)?;
