@@ -1,5 +1,5 @@
 //! Hostile and malformed input against the real ext_authz gRPC server on `127.0.0.1:0`: every
-//! request gets wire.md's documented answer (never a panic or a transport error), the server still
+//! request gets docs/wire.md's documented answer (never a panic or a transport error), the server still
 //! allows a normal request afterwards, and gRPC health follows the snapshot folder.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -17,7 +17,7 @@ use scopegate::authz::Authorizer;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-mod common;
+use crate::common;
 
 use common::{ALICE, EXECUTE, Server, allowed, check};
 

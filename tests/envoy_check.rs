@@ -1,5 +1,5 @@
 //! The real ext_authz gRPC server on `127.0.0.1:0`, called with an envoy-types tonic client:
-//! allow, identity headers, forged headers, every denial of wire.md's table, health and reload.
+//! allow, identity headers, forged headers, every denial of docs/wire.md's table, health and reload.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
 const CI_OLD: &str = "sat.acme.citokold01.OldTokenSecret01";
 
-mod common;
+use crate::common;
 
 use common::{ALICE, EXECUTE, Server, allowed, check, request};
 
