@@ -2,11 +2,9 @@
 //! The audit log end to end: the real `scopegate serve` process, concurrent Checks on both front
 //! ends, SIGTERM, and exactly one well-formed, secret-free line per decision; rotation; dry-run.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
-#[path = "common/process.rs"]
-mod process;
+use crate::common;
+use crate::common::http;
+use crate::common::process;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,9 +3,8 @@
 //! serving a folder, and a sidecar (in process, or a real process where its restart is the point)
 //! answering Envoy Checks from what it streams.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
+use crate::common;
+use crate::common::http;
 
 use std::time::Duration;
 

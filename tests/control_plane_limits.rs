@@ -3,7 +3,7 @@
 //! without an explicit `insecure`, snapshots over the size limit, absurd versions, and the cost of
 //! account names the control plane does not know or of a Watch that breaks at once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

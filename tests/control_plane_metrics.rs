@@ -2,7 +2,7 @@
 //! `/metrics` of a sidecar fed by a control plane: the loaded accounts' versions and ages and the
 //! control-plane source's counters are exported (they once were only for snapshot files).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

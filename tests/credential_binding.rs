@@ -15,7 +15,7 @@ use scopegate::accounts::SnapshotSource;
 use scopegate::authz::Authorizer;
 use sha2::{Digest, Sha256};
 
-mod common;
+use crate::common;
 
 use common::{Server, allowed, check, request};
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 #[allow(dead_code)]
-mod manifests;
+use crate::manifests;
 
 use manifests::{
     app_pod, args, at, container, docs, find, flag, mount_of, root, scopegate_config, seq_at, str_at,

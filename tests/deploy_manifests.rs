@@ -13,7 +13,7 @@ use scopegate::config::{
 use scopegate::envoy::{ACCOUNT_HEADER, DECISION_ID_HEADER, PRINCIPAL_HEADER};
 use serde_yaml_ng::Value;
 
-mod manifests;
+use crate::manifests;
 
 use manifests::{
     app_pod, args, at, cluster, config_map_mount, container, doc, docs, envoy, find, flag, generated_from,

@@ -2,9 +2,8 @@
 //! `GET /metrics` on the admin listener: served without authorization, OpenMetrics text that parses, and counters that
 //! match the decisions made on both front ends.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
+use crate::common;
+use crate::common::http;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,8 +3,7 @@
 //! an echoing upstream, with scopegate's HTTP listener deciding through `auth_request`. nginx must
 //! be installed (`apt-get install -y nginx`; `.ci/run` installs it): without it this test fails.
 
-#[path = "common/http.rs"]
-mod http;
+use crate::common::http;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -3,11 +3,9 @@
 //! OTLP/gRPC to a fake collector on 127.0.0.1:0; a request's `traceparent` makes its span a child
 //! of the caller's trace; no span carries the credential.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
-#[path = "common/process.rs"]
-mod process;
+use crate::common;
+use crate::common::http;
+use crate::common::process;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -2,11 +2,9 @@
 //! SIGHUP is a reload signal, never an exit: the real `scopegate serve` (plaintext) and
 //! `scopegate control-plane` processes survive it, keep answering and lose no audit line.
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
-#[path = "common/process.rs"]
-mod process;
+use crate::common;
+use crate::common::http;
+use crate::common::process;
 
 use std::time::Duration;
 

@@ -3,9 +3,8 @@
 //! and HTTP `/healthz` over TLS, mTLS refusals, the minimum version, ALPN, a silent client not
 //! stalling others, and certificates reloaded when their files change.
 
-mod common;
-#[path = "common/pki.rs"]
-mod pki;
+use crate::common;
+use crate::common::pki;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -110,3 +110,26 @@ pub async fn send(
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
+
+/// Asserts a denial in scopegate's JSON error shape: the status, the code, a decision id,
+/// `www-authenticate` on a 401 only, no principal header and no secret in the body.
+pub fn expect_denial(reply: &Reply, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(
+        reply.header("www-authenticate").is_some(),
+        status == 401,
+        "www-authenticate on {status}"
+    );
+    assert!(reply.header("x-scopegate-principal").is_none());
+    let body = reply.json();
+    assert_eq!(body["status"], "ERROR");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["decisionId"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        !reply.body.contains("Secret0"),
+        "body leaks a secret: {}",
+        reply.body
+    );
+    body
+}

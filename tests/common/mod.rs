@@ -3,7 +3,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod http;
 pub mod jwt;
+pub mod pki;
+pub mod process;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use scopegate::rbac::model::{
     ServiceAccount, User, UserGroup,
 };
 
-use crate::universe::{
+use super::universe::{
     ACCOUNT, ENV_VALUES, GROUP_NAMES, MANAGED_GROUPS, MANAGED_ROLES, ORGS, PERMISSIONS, RESOURCE_IDS,
     RESOURCE_TYPES, RG_NAMES, ROLE_NAMES, SA_NAMES, USERS, descendants_or_self, level_index,
     permission_allowed_at, pick, scope, scope_index,

@@ -7,10 +7,10 @@ use scopegate::rbac::model::{
 };
 use scopegate::rbac::{Check, CompiledAccount, Decision, PermissionSet, Principal, decide};
 
-use crate::catalog;
-use crate::generate::CheckSpec;
-use crate::naive::{NaivePrincipal, naive_decide};
-use crate::universe::{
+use super::catalog;
+use super::generate::CheckSpec;
+use super::naive::{NaivePrincipal, naive_decide};
+use super::universe::{
     PERMISSIONS, RESOURCE_IDS, RESOURCE_TYPES, SCOPES, USERS, descendants_or_self, non_empty, pick, scope,
     scope_index, scope_index_of,
 };

@@ -3,9 +3,9 @@
 use scopegate::rbac::compile;
 use scopegate::rbac::model::{AccountSnapshot, FileFormat, ScopeLevel};
 
-use crate::catalog;
-use crate::naive::NaivePrincipal;
-use crate::query::Query;
+use super::catalog;
+use super::naive::NaivePrincipal;
+use super::query::Query;
 
 /// The fixed universe as YAML, followed by the sections a case adds.
 fn snapshot_with(sections: &str) -> AccountSnapshot {

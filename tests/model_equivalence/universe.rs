@@ -4,7 +4,7 @@
 
 use scopegate::rbac::model::Scope;
 
-use crate::catalog;
+use super::catalog;
 
 pub(crate) const ACCOUNT: &str = "acme";
 /// Two orgs, two projects each; `web` exists in both orgs and `ops/eng` is named like the org `eng`.

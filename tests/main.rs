@@ -1,0 +1,34 @@
+//! scopegate's integration tests, one crate (one link instead of one per file): each module is
+//! one capability driven from outside, mostly against a real server on `127.0.0.1:0`; `common`
+//! holds the shared harnesses (ext_authz server and client, HTTP listener and client, the binary as
+//! a process, a throwaway PKI, JWT signing, a control plane), `manifests` reads the deploy files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+mod manifests;
+mod model_equivalence;
+
+mod architecture;
+mod audit;
+mod cli;
+mod connections;
+mod control_plane;
+mod control_plane_limits;
+mod control_plane_metrics;
+mod credential_binding;
+mod deploy_control_plane_tls;
+mod deploy_manifests;
+mod envoy_bad_input;
+mod envoy_check;
+mod envoy_config;
+mod fuzz_replay;
+mod http_acl;
+mod http_mode;
+mod jwt;
+mod kustomize_build;
+mod metrics;
+mod nginx_e2e;
+mod otlp;
+mod sighup;
+mod tls;
