@@ -354,3 +354,20 @@ fn check_decides_for_the_holder_of_an_api_token_or_a_jwt() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--config"), "{}", stderr(&out));
 }
+
+#[test]
+fn serve_refuses_bad_flags_at_start_not_at_request_time() {
+    // a control-plane address without a scheme used to be accepted and fail every request later
+    for (args, expected) in [
+        (
+            &["serve", "--control-plane", "127.0.0.1:9300"][..],
+            "snapshot.control_plane.url",
+        ),
+        (&["serve", "--client-ca", "ca.pem"][..], "--client-ca"),
+        (&["serve", "--log-format", "xml"][..], "xml"),
+    ] {
+        let out = scopegate(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+    }
+}

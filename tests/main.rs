@@ -27,6 +27,7 @@ mod http_acl;
 mod http_mode;
 mod jwt;
 mod kustomize_build;
+mod logs;
 mod metrics;
 mod nginx_e2e;
 mod otlp;

@@ -207,17 +207,17 @@ fn log_failure(log: &mut FailureLog, account: &str, status: &tonic::Status, what
     match log.failure(Instant::now()) {
         Some(_) if too_large => tracing::error!(
             account,
-            message = status.message(),
+            status_message = status.message(),
             "snapshot larger than max_snapshot_bytes refused; keeping the version in force"
         ),
         Some(suppressed) => tracing::warn!(
             account,
             code = ?status.code(),
-            message = status.message(),
+            status_message = status.message(),
             suppressed,
             "{what}; retrying with backoff"
         ),
-        None => tracing::debug!(account, code = ?status.code(), message = status.message(), "{what}"),
+        None => tracing::debug!(account, code = ?status.code(), status_message = status.message(), "{what}"),
     }
 }
 

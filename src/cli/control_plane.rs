@@ -47,6 +47,9 @@ pub struct ControlPlaneArgs {
     /// reaches the port reads every account's snapshot, and anyone on the path can forge one.
     #[arg(long)]
     pub insecure: bool,
+    /// The log format on stderr, `json` or `text`, as `serve --log-format`; default: `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = ["json", "text"])]
+    pub log_format: String,
 }
 
 /// Refuses a listen address that is not loopback unless TLS with client certificates is on or
@@ -76,7 +79,6 @@ fn check_exposure(args: &ControlPlaneArgs) -> Result<(), InputError> {
 /// Runs the control plane until SIGINT or SIGTERM.
 pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
     check_exposure(args)?;
-    crate::cli::init_logging();
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_settings(cert.clone(), key.clone(), args.client_ca.clone())),
         _ => None,
@@ -94,8 +96,17 @@ pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
         .enable_all()
         .build()
         .map_err(|e| InputError(format!("cannot start the runtime: {e}")))?;
-    runtime
-        .block_on(crate::control_plane::run(&args.listen, options))
-        .map_err(|e| InputError(e.to_string()))?;
+    // one log format and stream for both commands: the same subscriber `serve` installs
+    let telemetry = crate::config::Telemetry {
+        log_format: args.log_format.clone(),
+        otlp_endpoint: None,
+    };
+    let guard = {
+        let _entered = runtime.enter();
+        crate::telemetry::init(&telemetry).map_err(|e| InputError(e.to_string()))?
+    };
+    let served = runtime.block_on(crate::control_plane::run(&args.listen, options));
+    guard.shutdown();
+    served.map_err(|e| InputError(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
 }

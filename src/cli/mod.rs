@@ -53,17 +53,6 @@ pub fn load_catalog(
         .map_err(|e| InputError(e.to_string()))
 }
 
-/// Logs to stdout (`RUST_LOG` filters, default `info`); no colours unless stdout is a terminal.
-pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .try_init();
-}
-
 /// Parses the command line, runs the subcommand and maps its outcome to an exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();

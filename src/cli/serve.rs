@@ -59,6 +59,27 @@ pub struct ServeArgs {
     /// A route-table file; default: the embedded Harness table.
     #[arg(long)]
     pub routes: Option<PathBuf>,
+    /// A permission catalog file replacing the embedded one (as `catalog`).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Decide, log and audit, but allow every request (as `mode: dry_run`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The audit sink: `stdout`, `file:PATH` or `off` (as `audit.sink`); default: `stdout`.
+    #[arg(long, value_name = "SINK")]
+    pub audit: Option<String>,
+    /// The log format on stderr, `json` or `text` (as `telemetry.log_format`); default: `json`.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json", "text"])]
+    pub log_format: Option<String>,
+    /// The listeners' certificate chain (PEM); with `--tls-key`, both listeners serve TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The listeners' private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A CA bundle (PEM): clients must present a certificate it signed (mutual TLS).
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -73,6 +94,12 @@ impl ServeArgs {
             control_plane: self.control_plane.clone(),
             control_plane_insecure: self.control_plane_insecure,
             routes: self.routes.clone(),
+            catalog: self.catalog.clone(),
+            dry_run: self.dry_run,
+            audit: self.audit.clone(),
+            log_format: self.log_format.clone(),
+            tls: self.tls_cert.clone().zip(self.tls_key.clone()),
+            client_ca: self.client_ca.clone(),
         }
     }
 }
@@ -82,18 +109,18 @@ impl ServeArgs {
 /// flush traces; only then does the process exit.
 pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     let mut config = match &args.config {
-        Some(path) => {
-            let config = Config::load(path).map_err(|e| InputError(e.to_string()))?;
-            config.validate().map_err(|errors| {
-                InputError(format!("invalid configuration `{}`:\n{errors}", path.display()))
-            })?;
-            config
-        }
+        Some(path) => Config::load(path).map_err(|e| InputError(e.to_string()))?,
         None => Config::default(),
     };
     config
         .merge_overrides(&args.overrides())
         .map_err(|e| InputError(e.to_string()))?;
+    // validated after the flags are merged, so a flag's value is held to the file's rules
+    // (`--control-plane 127.0.0.1:9300` without a scheme is refused here, not at request time)
+    config.validate().map_err(|errors| match &args.config {
+        Some(path) => InputError(format!("invalid configuration `{}`:\n{errors}", path.display())),
+        None => InputError(format!("invalid flags:\n{errors}")),
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -53,6 +53,10 @@ pub enum ConfigError {
     /// send the original target in a header, which no prefix is stripped from).
     #[error("`listen.http_path_prefix` applies to `http_source: envoy` only")]
     PathPrefixSource,
+    /// `--client-ca` without `--tls-cert`/`--tls-key` or a `tls` section: client certificates
+    /// need a TLS listener.
+    #[error("`--client-ca` needs `--tls-cert` and `--tls-key` (or a `tls` section)")]
+    ClientCaWithoutTls,
     /// A cache size of 0.
     #[error("`{field}` must be at least 1")]
     Zero {

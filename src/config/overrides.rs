@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Config, ConfigError, ControlPlane};
+use super::{Config, ConfigError, ControlPlane, Mode, Parsed, Tls};
 
 /// The values `serve`'s flags give; `None` (or `false`) leaves the configuration's value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,18 @@ pub struct Overrides {
     pub control_plane_insecure: bool,
     /// `--routes`: `routes`.
     pub routes: Option<PathBuf>,
+    /// `--catalog`: `catalog`.
+    pub catalog: Option<PathBuf>,
+    /// `--dry-run`: `mode: dry_run`.
+    pub dry_run: bool,
+    /// `--audit`: `audit.sink` (`stdout`, `file:PATH` or `off`).
+    pub audit: Option<String>,
+    /// `--log-format`: `telemetry.log_format` (`json` or `text`).
+    pub log_format: Option<String>,
+    /// `--tls-cert` and `--tls-key`: `tls.cert` and `tls.key` (the section's other settings kept).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--client-ca`: `tls.client_ca` (with `--tls-cert`/`--tls-key` or a `tls` section).
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -47,6 +59,25 @@ impl Config {
         }
         if overrides.routes.is_some() {
             self.routes.clone_from(&overrides.routes);
+        }
+        if overrides.catalog.is_some() {
+            self.catalog.clone_from(&overrides.catalog);
+        }
+        if overrides.dry_run {
+            self.mode = Parsed::new(Mode::DryRun);
+        }
+        set(&overrides.audit, &mut self.audit.sink);
+        set(&overrides.log_format, &mut self.telemetry.log_format);
+        if let Some((cert, key)) = &overrides.tls {
+            let tls = self.tls.get_or_insert_with(Tls::default);
+            cert.clone_into(&mut tls.cert);
+            key.clone_into(&mut tls.key);
+        }
+        if let Some(client_ca) = &overrides.client_ca {
+            let Some(tls) = &mut self.tls else {
+                return Err(ConfigError::ClientCaWithoutTls);
+            };
+            tls.client_ca = Some(client_ca.clone());
         }
         if let Some(files) = &overrides.snapshots {
             self.snapshot.files = Some(files.clone());
@@ -132,5 +163,61 @@ mod tests {
             config.merge_overrides(&nginx).unwrap_err().to_string(),
             "`listen.http_path_prefix` applies to `http_source: envoy` only"
         );
+    }
+
+    #[test]
+    fn mode_audit_logs_catalog_and_tls_have_flags() {
+        let mut config = Config::parse(
+            "tls: {cert: a.pem, key: a.key, min_version: '1.2'}
+",
+            false,
+        )
+        .unwrap();
+        let flags = Overrides {
+            dry_run: true,
+            audit: Some("off".to_owned()),
+            log_format: Some("text".to_owned()),
+            catalog: Some("c.yaml".into()),
+            tls: Some(("b.pem".into(), "b.key".into())),
+            client_ca: Some("ca.pem".into()),
+            ..Overrides::default()
+        };
+        config.merge_overrides(&flags).unwrap();
+        assert_eq!(config.mode.get(), Mode::DryRun);
+        assert_eq!(config.audit.sink, "off");
+        assert_eq!(config.telemetry.log_format, "text");
+        assert_eq!(config.catalog.as_deref(), Some(Path::new("c.yaml")));
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!(
+            (tls.cert.as_path(), tls.key.as_path()),
+            (Path::new("b.pem"), Path::new("b.key"))
+        );
+        assert_eq!(tls.client_ca.as_deref(), Some(Path::new("ca.pem")));
+        assert_eq!(
+            tls.min_version.get(),
+            crate::tls::MinVersion::Tls12,
+            "the file's other settings stay"
+        );
+        let mut plain = Config::default();
+        let ca_only = Overrides {
+            client_ca: Some("ca.pem".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            plain.merge_overrides(&ca_only),
+            Err(ConfigError::ClientCaWithoutTls)
+        );
+    }
+
+    #[test]
+    fn a_control_plane_flag_without_a_scheme_fails_validation() {
+        let mut config = Config::default();
+        let flags = Overrides {
+            control_plane: Some("127.0.0.1:9300".to_owned()),
+            ..Overrides::default()
+        };
+        config.merge_overrides(&flags).unwrap();
+        let errors = config.validate().unwrap_err().to_string();
+        assert!(errors.contains("snapshot.control_plane.url"), "{errors}");
     }
 }
