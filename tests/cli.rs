@@ -365,6 +365,11 @@ fn serve_refuses_bad_flags_at_start_not_at_request_time() {
         ),
         (&["serve", "--client-ca", "ca.pem"][..], "--client-ca"),
         (&["serve", "--log-format", "xml"][..], "xml"),
+        // a mistyped snapshot path used to leave the server not ready, warning once a second
+        (
+            &["serve", "--snapshots", "/nonexistent/snapshots"][..],
+            "--wait-for-snapshots",
+        ),
     ] {
         let out = scopegate(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

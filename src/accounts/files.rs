@@ -23,6 +23,8 @@ struct FileEntry {
     fingerprint: Fingerprint,
     /// The account this file last published, if it ever compiled.
     account: Option<Arc<CompiledAccount>>,
+    /// The file already holding this file's account, when this one was refused as a duplicate.
+    duplicate_of: Option<PathBuf>,
 }
 
 /// Reads and compiles snapshot files, remembering what each file last published.
@@ -74,7 +76,14 @@ impl SnapshotLoader {
             }
         };
         let fingerprint = Fingerprint::fixed(DEMO_SNAPSHOT_YAML.len() as u64);
-        self.files.insert(key, FileEntry { fingerprint, account });
+        self.files.insert(
+            key,
+            FileEntry {
+                fingerprint,
+                account,
+                duplicate_of: None,
+            },
+        );
         true
     }
 
@@ -87,11 +96,26 @@ impl SnapshotLoader {
             }
         };
         let mut changed = false;
-        let before = self.files.len();
-        self.files.retain(|file, _| listed.iter().any(|(p, _)| p == file));
-        if self.files.len() != before {
+        let removed: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|file| !listed.iter().any(|(p, _)| p == *file))
+            .cloned()
+            .collect();
+        for file in &removed {
             changed = true;
+            if let Some(account) = self.files.remove(file).and_then(|e| e.account) {
+                tracing::warn!(
+                    path = %file.display(),
+                    account = account.account(),
+                    version = account.version(),
+                    "snapshot file removed; its account is no longer served"
+                );
+            }
         }
+        // a duplicate refused because of a removed file is read again below
+        self.files
+            .retain(|_, e| e.duplicate_of.as_ref().is_none_or(|of| !removed.contains(of)));
         for (file, fingerprint) in listed {
             if self
                 .files
@@ -102,24 +126,55 @@ impl SnapshotLoader {
             }
             changed = true;
             let previous = self.files.get(&file).and_then(|e| e.account.clone());
+            let mut duplicate_of = None;
             let account = match self.load_file(&file, previous.as_deref()) {
-                Ok(account) => {
-                    tracing::info!(
-                        path = %file.display(),
-                        account = account.account(),
-                        version = account.version(),
-                        "snapshot loaded"
-                    );
-                    Some(Arc::new(account))
-                }
+                Ok(account) => match self.holder_of(account.account(), &file) {
+                    Some(holder) => {
+                        tracing::warn!(
+                            path = %file.display(),
+                            account = account.account(),
+                            holder = %holder.display(),
+                            "snapshot refused: its account is already served from another file; \
+                             one file per account"
+                        );
+                        duplicate_of = Some(holder);
+                        previous
+                    }
+                    None => {
+                        tracing::info!(
+                            path = %file.display(),
+                            account = account.account(),
+                            version = account.version(),
+                            "snapshot loaded"
+                        );
+                        Some(Arc::new(account))
+                    }
+                },
                 Err(error) => {
                     tracing::warn!(path = %file.display(), %error, "snapshot rejected; keeping the previous version");
                     previous
                 }
             };
-            self.files.insert(file, FileEntry { fingerprint, account });
+            self.files.insert(
+                file,
+                FileEntry {
+                    fingerprint,
+                    account,
+                    duplicate_of,
+                },
+            );
         }
         changed
+    }
+
+    /// The other file that publishes `account`, if any.
+    fn holder_of(&self, account: &str, file: &Path) -> Option<PathBuf> {
+        self.files
+            .iter()
+            .find(|(path, e)| {
+                path.as_path() != file && e.account.as_ref().is_some_and(|a| a.account() == account)
+            })
+            .map(|(path, _)| path.clone())
     }
 
     fn load_file(
@@ -134,8 +189,8 @@ impl SnapshotLoader {
         compile(&snapshot, Arc::clone(&self.catalog), current)
     }
 
-    /// The accounts currently published by all files (the highest version wins when two files
-    /// hold the same account).
+    /// The accounts currently published by all files (one file per account: a second file naming
+    /// an account already served is refused; the highest version would win otherwise).
     pub fn accounts(&self) -> HashMap<String, Arc<CompiledAccount>> {
         let mut accounts: HashMap<String, Arc<CompiledAccount>> = HashMap::new();
         for entry in self.files.values() {
@@ -246,3 +301,7 @@ impl FileAccounts {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "files_tests.rs"]
+mod tests;

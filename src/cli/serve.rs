@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// `snapshot` section, else the embedded demo.
     #[arg(long, conflicts_with = "control_plane")]
     pub snapshots: Option<PathBuf>,
+    /// Start even when the snapshot path does not exist yet, not ready until it appears (as
+    /// `snapshot.wait_for_files: true`); by default a missing path refuses to start.
+    #[arg(long)]
+    pub wait_for_snapshots: bool,
     /// A control plane URL to load accounts from (`http://` or `https://`), replacing the
     /// configuration's `snapshot.control_plane.url`.
     #[arg(long, value_name = "URL")]
@@ -93,6 +97,7 @@ impl ServeArgs {
             snapshots: self.snapshots.clone(),
             control_plane: self.control_plane.clone(),
             control_plane_insecure: self.control_plane_insecure,
+            wait_for_snapshots: self.wait_for_snapshots,
             routes: self.routes.clone(),
             catalog: self.catalog.clone(),
             dry_run: self.dry_run,
@@ -202,11 +207,15 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
 /// merged in), else the embedded demo.
 fn snapshot_source(config: &Config) -> Result<SnapshotSource, InputError> {
     let Some(remote) = config.snapshot.control_plane.clone() else {
-        return Ok(config
-            .snapshot
-            .files
-            .clone()
-            .map_or(SnapshotSource::Embedded, SnapshotSource::Path));
+        return match config.snapshot.files.clone() {
+            None => Ok(SnapshotSource::Embedded),
+            Some(path) if !config.snapshot.wait_for_files && !path.exists() => Err(InputError(format!(
+                "snapshot path `{}` does not exist: create it, or give --wait-for-snapshots \
+                 (`snapshot.wait_for_files: true`) to start not ready and wait for it",
+                path.display()
+            ))),
+            Some(path) => Ok(SnapshotSource::Path(path)),
+        };
     };
     let defaults = RemoteOptions::default();
     Ok(SnapshotSource::ControlPlane(RemoteOptions {

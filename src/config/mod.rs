@@ -119,6 +119,9 @@ pub struct Snapshot {
     /// Where last-known-good copies of control-plane snapshots are kept for a cold start; default:
     /// none.
     pub cache_dir: Option<PathBuf>,
+    /// Start when `files` does not exist yet, not ready until it appears; default: `false` (a
+    /// missing path refuses to start, so a typo is not a silent outage).
+    pub wait_for_files: bool,
 }
 
 /// `snapshot.control_plane`.

@@ -24,6 +24,8 @@ pub struct Overrides {
     pub control_plane: Option<String>,
     /// `--control-plane-insecure`: `snapshot.control_plane.insecure: true`.
     pub control_plane_insecure: bool,
+    /// `--wait-for-snapshots`: `snapshot.wait_for_files: true`.
+    pub wait_for_snapshots: bool,
     /// `--routes`: `routes`.
     pub routes: Option<PathBuf>,
     /// `--catalog`: `catalog`.
@@ -62,6 +64,9 @@ impl Config {
         }
         if overrides.catalog.is_some() {
             self.catalog.clone_from(&overrides.catalog);
+        }
+        if overrides.wait_for_snapshots {
+            self.snapshot.wait_for_files = true;
         }
         if overrides.dry_run {
             self.mode = Parsed::new(Mode::DryRun);
