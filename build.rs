@@ -6,6 +6,9 @@
 //! - `control_plane.proto` → `$OUT_DIR/control_plane/scopegate.v1.rs` (the `SnapshotService`
 //!   client and server), included by `crate::proto`, with the snapshot messages taken from
 //!   `rbac::model` through `extern_path`.
+//!
+//! It also records the git commit built (`SCOPEGATE_GIT_COMMIT`, `unknown` outside a checkout) for
+//! `scopegate --version`.
 
 use std::error::Error;
 
@@ -22,8 +25,33 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
 const SNAPSHOT_PROTO: &str = "proto/scopegate/v1/snapshot.proto";
 const CONTROL_PLANE_PROTO: &str = "proto/scopegate/v1/control_plane.proto";
 
+/// Sets `SCOPEGATE_GIT_COMMIT` to the checkout's commit and reruns when HEAD moves. Only files that
+/// exist are watched (a missing one would rerun the script on every build).
+fn record_git_commit() {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=SCOPEGATE_GIT_COMMIT={commit}");
+    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for name in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name])
+            && std::path::Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed=proto");
+    record_git_commit();
     let descriptors = protox::compile([SNAPSHOT_PROTO], ["proto"])?;
     let mut builder = tonic_prost_build::configure().message_attribute(
         ".scopegate.v1",

@@ -376,3 +376,39 @@ fn serve_refuses_bad_flags_at_start_not_at_request_time() {
         assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn version_help_and_completions_serve_a_shell_user() {
+    let version = stdout(&scopegate(&["--version"]));
+    assert!(version.starts_with("scopegate 0."), "{version}");
+    assert!(
+        version.contains("(commit "),
+        "--version names the commit: {version}"
+    );
+    let help = stdout(&scopegate(&["--help"]));
+    assert!(help.contains("Exit codes:"), "{help}");
+    for command in [
+        "validate",
+        "check",
+        "token",
+        "serve",
+        "control-plane",
+        "completions",
+    ] {
+        let out = scopegate(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(
+            stdout(&out).contains("Example"),
+            "`{command} --help` shows no example"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = scopegate(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            stdout(&out).contains("control-plane"),
+            "{shell}: no subcommand in the script"
+        );
+    }
+    assert_eq!(scopegate(&["completions", "tcsh"]).status.code(), Some(2));
+}

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod check;
 pub mod control_plane;
@@ -10,9 +10,23 @@ pub mod serve;
 pub mod token;
 pub mod validate;
 
+/// The version `--version` prints: the crate's, and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SCOPEGATE_GIT_COMMIT"),
+    ")"
+);
+
+/// Exit codes, shown under `--help` (the same table is in the README).
+const EXIT_CODES: &str = "Exit codes:
+  0  success (check: allowed; validate: every file valid)
+  1  check: denied; validate: a file is invalid
+  2  bad input: flags, files or configuration (one line on stderr)";
+
 /// scopegate: Harness access control enforced at the proxy.
 #[derive(Debug, Parser)]
-#[command(name = "scopegate", version, about)]
+#[command(name = "scopegate", version = VERSION, about, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -23,16 +37,38 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate snapshots, route tables or configurations (detected by content).
+    #[command(
+        after_help = "Example:\n  scopegate validate deploy/examples/snapshots/demo.yaml deploy/routes/harness-ng.yaml"
+    )]
     Validate(validate::ValidateArgs),
     /// Decide one check against a snapshot: prints ALLOW or DENY, then the reason.
+    #[command(
+        after_help = "Example:\n  scopegate check --snapshot deploy/examples/snapshots/demo.yaml \\\n    \
+        --principal USER:alice --scope acme/eng/payments --permission core_pipeline_execute"
+    )]
     Check(check::CheckArgs),
     /// Mint API tokens.
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  scopegate token new --account acme --type pat")]
     Token(token::TokenCommand),
     /// Run the sidecar: Envoy ext_authz gRPC and gRPC health.
+    #[command(
+        after_help = "Examples:\n  scopegate serve                                  # the embedded demo on 127.0.0.1:9191\n  \
+        scopegate serve --config deploy/examples/config.yaml\n  \
+        scopegate serve --snapshots /etc/scopegate/snapshots/ --http-listen 127.0.0.1:9192 --http-source nginx"
+    )]
     Serve(serve::ServeArgs),
     /// Run the reference control plane: serve a folder of account snapshots to sidecars.
+    #[command(
+        after_help = "Example:\n  scopegate control-plane --source deploy/examples/snapshots --listen 127.0.0.1:9300"
+    )]
     ControlPlane(control_plane::ControlPlaneArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(after_help = "Example:\n  scopegate completions bash > /etc/bash_completion.d/scopegate")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// A command-line failure: bad input, reported on stderr with exit code 2.
@@ -62,6 +98,10 @@ pub fn run() -> ExitCode {
         Command::Token(command) => token::run(&command),
         Command::Serve(args) => serve::run(&args),
         Command::ControlPlane(args) => control_plane::run(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "scopegate", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match outcome {
         Ok(code) => code,
