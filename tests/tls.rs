@@ -367,14 +367,20 @@ async fn certificates_reload_when_their_files_change() {
 }
 
 /// The port `scopegate serve` logs (on stderr, text or JSON) for the listener named by `what`.
+/// The port of the first line of `stderr` containing `what`, then one `()` per warning of a
+/// refused TLS handshake.
 fn logged_port(
-    stdout: impl std::io::Read + Send + 'static,
+    stderr: impl std::io::Read + Send + 'static,
     what: &'static str,
-) -> std::sync::mpsc::Receiver<u16> {
+) -> (std::sync::mpsc::Receiver<u16>, std::sync::mpsc::Receiver<()>) {
     use std::io::BufRead;
     let (sender, receiver) = std::sync::mpsc::channel();
+    let (refused_sender, refused) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("\"WARN\"") && line.contains("tls handshake refused") {
+                let _ = refused_sender.send(());
+            }
             if line.contains(what)
                 && let Some((_, rest)) = line.split_once("127.0.0.1:")
             {
@@ -383,7 +389,7 @@ fn logged_port(
             }
         }
     });
-    receiver
+    (receiver, refused)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,7 +423,7 @@ async fn serve_reads_the_tls_section_of_its_configuration() {
         .spawn()
         .unwrap();
     // serve logs (JSON by default) to stderr
-    let port = logged_port(child.stderr.take().unwrap(), "ext_authz listening");
+    let (port, refusal_logged) = logged_port(child.stderr.take().unwrap(), "ext_authz listening");
     let port = tokio::task::spawn_blocking(move || port.recv_timeout(Duration::from_secs(30)))
         .await
         .unwrap();
@@ -430,9 +436,15 @@ async fn serve_reads_the_tls_section_of_its_configuration() {
         }
         Err(e) => Err(e),
     };
+    // the refused client is logged on the server's side (it used to be debug only)
+    let refusal_logged = refusal_logged.recv_timeout(Duration::from_secs(10));
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(result.unwrap(), (Ok(true), true));
+    assert!(
+        refusal_logged.is_ok(),
+        "no warning for the refused client certificate"
+    );
 
     std::fs::remove_file(&files.key).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))

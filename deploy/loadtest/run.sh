@@ -47,7 +47,8 @@ echo "== building release binaries" >&2
 bin="$root/target/release/scopegate"
 noop="$root/target/release/examples/noop_authz"
 
-RUST_LOG=warn "$bin" serve --listen "$SIDECAR_ADDR" &
+# the audit log stays on (the default configuration is what is measured) but goes to a file
+RUST_LOG=warn "$bin" serve --listen "$SIDECAR_ADDR" >"$work/audit.jsonl" &
 pids+=($!)
 "$noop" --listen "$NOOP_ADDR" 2>/dev/null &
 pids+=($!)

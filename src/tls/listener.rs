@@ -33,6 +33,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
+use super::refusals::RefusalLog;
 use super::{Protocols, ServerTls};
 
 /// The default time from accept to a connection's first bytes (TLS handshake included), and for
@@ -166,6 +167,7 @@ async fn accept_loop(
     let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut warned = false;
+    let refusals = Arc::new(RefusalLog::new());
     while !ready.is_closed() {
         let Ok(handshake) = Arc::clone(&handshakes).acquire_owned().await else {
             return;
@@ -198,6 +200,8 @@ async fn accept_loop(
             .as_ref()
             .map(|(tls, protocols)| TlsAcceptor::from(tls.config(*protocols)));
         let ready = ready.clone();
+        let refusals = Arc::clone(&refusals);
+        let is_tls = acceptor.is_some();
         tokio::spawn(async move {
             let opened = tokio::time::timeout(limits.header_read_timeout, open(acceptor, stream)).await;
             drop(handshake);
@@ -207,9 +211,19 @@ async fn accept_loop(
                     let _ = ready.send((conn, peer)).await;
                 }
                 Ok(Ok(None)) => {}
-                Ok(Err(error)) => {
-                    tracing::debug!(code = "tls_handshake_failed", %peer, %error, "tls handshake failed");
-                }
+                Ok(Err(error)) => match refusals.due() {
+                    Some(suppressed) if is_tls => tracing::warn!(
+                        code = "tls_handshake_failed",
+                        %peer,
+                        %error,
+                        suppressed,
+                        "tls handshake refused (a missing or untrusted client certificate, an old \
+                         protocol version, or plaintext to a TLS port)"
+                    ),
+                    _ => {
+                        tracing::debug!(code = "tls_handshake_failed", %peer, %error, "connection failed before its first bytes")
+                    }
+                },
                 Err(_) => {
                     tracing::debug!(code = "handshake_timeout", %peer, "no first bytes in time: closed")
                 }

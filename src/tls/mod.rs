@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 mod error;
 pub mod listener;
+mod refusals;
 
 pub use error::TlsError;
 pub use listener::{Conn, ConnectionLimits, Listener};
