@@ -412,3 +412,32 @@ fn version_help_and_completions_serve_a_shell_user() {
     }
     assert_eq!(scopegate(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_configuration_means_the_same_from_any_folder_and_validate_finds_missing_files() {
+    // relative paths resolve against the configuration's folder: the example validates from /
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/config.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(["validate", example])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // a named file that does not exist is an error of `validate`, listed with the others
+    let broken = temp_file(
+        "missing-files.yaml",
+        "routes: no-such-routes.yaml\ncache: {tokens: 0}\ntls: {cert: no.pem, key: no.key}\n",
+    );
+    let out = scopegate(&["validate", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let errors = stderr(&out);
+    for expected in [
+        "cache.tokens",
+        "`routes`",
+        "`tls.cert`",
+        "`tls.key`",
+        "no-such-routes.yaml",
+    ] {
+        assert!(errors.contains(expected), "no `{expected}` in {errors}");
+    }
+}

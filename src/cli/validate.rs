@@ -103,11 +103,19 @@ fn validate_file(path: &Path, catalog: &Arc<Catalog>) -> Result<String, Vec<Stri
             }
         }
         FileKind::Config => {
-            let config = crate::config::Config::parse(&text, format == FileFormat::Json)
+            let mut config = crate::config::Config::parse(&text, format == FileFormat::Json)
                 .map_err(|e| vec![format!("invalid configuration: {e}")])?;
-            config
+            config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+            // every error at once: the fields' own rules, then the files they name
+            let mut errors: Vec<String> = config
                 .validate()
-                .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+                .err()
+                .map(|errors| errors.0.iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
+            errors.extend(config.missing_files().iter().map(ToString::to_string));
+            if !errors.is_empty() {
+                return Err(errors);
+            }
             let unsupported = config.unsupported();
             Ok(if unsupported.is_empty() {
                 "valid configuration".to_owned()

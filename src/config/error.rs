@@ -57,6 +57,14 @@ pub enum ConfigError {
     /// need a TLS listener.
     #[error("`--client-ca` needs `--tls-cert` and `--tls-key` (or a `tls` section)")]
     ClientCaWithoutTls,
+    /// A file the configuration names does not exist.
+    #[error("`{field}`: `{path}` does not exist")]
+    MissingFile {
+        /// The field.
+        field: String,
+        /// The path, as resolved.
+        path: String,
+    },
     /// A cache size of 0.
     #[error("`{field}` must be at least 1")]
     Zero {

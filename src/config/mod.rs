@@ -19,6 +19,7 @@ mod error;
 mod jwt;
 mod listen;
 mod overrides;
+mod paths;
 mod setting;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
@@ -296,7 +297,8 @@ pub fn is_plaintext_remote(url: &str) -> bool {
 }
 
 impl Config {
-    /// Reads and parses `path`: JSON when it ends in `.json`, YAML otherwise. Does not validate.
+    /// Reads and parses `path`: JSON when it ends in `.json`, YAML otherwise, with relative paths
+    /// resolved against `path`'s folder. Does not validate.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
             path: path.display().to_string(),
@@ -306,10 +308,12 @@ impl Config {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        Self::parse(&text, is_json).map_err(|message| LoadError::Parse {
+        let mut config = Self::parse(&text, is_json).map_err(|message| LoadError::Parse {
             path: path.display().to_string(),
             message,
-        })
+        })?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
     }
 
     /// Parses a configuration from text (JSON when `json`, else YAML). An empty document is the
