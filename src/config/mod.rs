@@ -21,6 +21,7 @@ mod listen;
 mod overrides;
 mod paths;
 mod setting;
+mod unknown;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use jwt::{Issuer, Jwt, PrincipalClaim};
@@ -319,13 +320,22 @@ impl Config {
     /// Parses a configuration from text (JSON when `json`, else YAML). An empty document is the
     /// default configuration.
     pub fn parse(text: &str, json: bool) -> Result<Self, String> {
-        if json {
+        let parsed = if json {
             serde_json::from_str(text).map_err(|e| e.to_string())
         } else if text.trim().is_empty() {
             Ok(Self::default())
         } else {
             serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
-        }
+        };
+        parsed.map_err(|first| {
+            // every unknown field at once, not one per run
+            let unknown = unknown::unknown_fields::<Self>(text);
+            if unknown.len() > 1 {
+                unknown.join("\n")
+            } else {
+                first
+            }
+        })
     }
 
     /// Checks every field; returns every error found, in field order.
