@@ -121,8 +121,13 @@ async fn acl_answers_a_mixed_batch_in_order() {
     let body = reply.json();
     assert_eq!(
         body["data"]["principal"],
-        json!({"principalIdentifier": "alice", "principalType": "USER"})
+        json!({
+            "identifier": "alice", "type": "USER", "scopeLevel": "account", "uniqueId": null,
+            "principalIdentifier": "alice", "principalType": "USER",
+        })
     );
+    assert_eq!(body["metaData"], json!(null));
+    assert!(!body["correlationId"].as_str().unwrap().is_empty(), "{body}");
     let first = &body["data"]["accessControlList"][0];
     assert_eq!(first["permission"], "core_pipeline_execute");
     assert_eq!(first["resourceType"], "PIPELINE");
@@ -237,7 +242,15 @@ async fn acl_refuses_bad_requests() {
                 .starts_with("malformed access-check request"),
             "{body}"
         );
+        assert_eq!(body["status"], "ERROR");
+        assert_eq!(body["errors"][0]["fieldId"], "body");
+        assert_eq!(body["correlationId"], body["decisionId"]);
     }
+    // serde's message would quote the value; scopegate's does not.
+    let quoted = r#"{"permissions": [{"permission": "pat.acme.alicetok01.AliceDemoSecret01"}]}"#;
+    let reply = acl(&server, Some(ALICE), quoted.to_owned()).await;
+    assert_eq!(reply.status, 400);
+    assert!(!reply.body.contains("AliceDemoSecret01"), "{}", reply.body);
     let unknown_type = json!({
         "principal": {"principalIdentifier": "x", "principalType": "ROBOT"},
         "permissions": [one],
@@ -254,5 +267,69 @@ async fn acl_refuses_bad_requests() {
 
     let huge = "x".repeat(scopegate::http::ACL_BODY_LIMIT + 1);
     assert_eq!(acl(&server, Some(ALICE), huge).await.status, 413);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_reads_both_principal_spellings() {
+    let server = demo(HttpOptions::admin()).await;
+    let checks = json!([entry(
+        Some("eng"),
+        Some("payments"),
+        "PIPELINE",
+        Some("deploy_prod"),
+        "core_pipeline_execute"
+    )]);
+    // Harness's AuthzPrincipal, as its generated clients send it: echoed with both key sets.
+    let official = json!({
+        "principal": {"identifier": "bob", "type": "USER", "scopeLevel": "account", "uniqueId": "u-1"},
+        "permissions": checks,
+    });
+    let reply = acl(&server, Some(ALICE), official.to_string()).await;
+    assert_eq!(permitted(&reply), [true]);
+    assert_eq!(
+        reply.json()["data"]["principal"],
+        json!({
+            "identifier": "bob", "type": "USER", "scopeLevel": "account", "uniqueId": "u-1",
+            "principalIdentifier": "bob", "principalType": "USER",
+        })
+    );
+    // Both spellings agreeing is fine; disagreeing or missing is a 400 naming the field.
+    let agree = json!({
+        "principal": {"identifier": "bob", "type": "USER", "principalIdentifier": "bob"},
+        "permissions": checks,
+    });
+    assert_eq!(
+        permitted(&acl(&server, Some(ALICE), agree.to_string()).await),
+        [true]
+    );
+    for (principal, message) in [
+        (
+            json!({"identifier": "bob", "type": "USER", "principalIdentifier": "carol"}),
+            "principal: `identifier` and `principalIdentifier` disagree",
+        ),
+        (
+            json!({"identifier": "bob", "type": "USER", "principalType": "SERVICE_ACCOUNT"}),
+            "principal: `type` and `principalType` disagree",
+        ),
+        (json!({"identifier": "bob"}), "principal: `type` is missing"),
+        (
+            json!({"identifier": "bob", "type": "USER_GROUP"}),
+            "principal: `type` must be USER or SERVICE_ACCOUNT",
+        ),
+    ] {
+        let body = json!({"principal": principal, "permissions": checks});
+        let reply = acl(&server, Some(ALICE), body.to_string()).await;
+        assert_eq!(reply.status, 400, "{principal}: {reply:?}");
+        let body = reply.json();
+        assert_eq!(body["status"], "ERROR");
+        assert_eq!(body["code"], "INVALID_REQUEST");
+        assert_eq!(body["message"], message);
+        assert_eq!(body["errors"][0]["fieldId"], "principal");
+    }
+    // A denial carries Harness's correlationId beside scopegate's decisionId.
+    let reply = acl(&server, Some(CI), official.to_string()).await;
+    let body = expect_denial(&reply, 403, "NG_ACCESS_DENIED");
+    assert_eq!(body["correlationId"], body["decisionId"]);
     server.stop().await;
 }

@@ -72,6 +72,8 @@ pub enum AccessAnswer {
         caller_kind: String,
         /// The caller's identifier.
         caller_identifier: String,
+        /// Where the caller lives: `account`, `organization` or `project` (users: `account`).
+        caller_scope_level: &'static str,
         /// Whether each check is permitted.
         permitted: Vec<bool>,
     },
@@ -219,6 +221,7 @@ impl Authorizer {
         let answer = AccessAnswer::Answered {
             caller_kind: caller_kind.to_owned(),
             caller_identifier: caller_identifier.to_owned(),
+            caller_scope_level: scope_level(account, caller.id),
             permitted,
         };
         (verdict(outcome, &facts), answer)
@@ -256,6 +259,23 @@ impl Authorizer {
             id,
             token_id,
         })
+    }
+}
+
+/// Where a principal lives, in Harness's words: users live in the account; a service account in
+/// the scope that holds it.
+fn scope_level(account: &CompiledAccount, id: PrincipalId) -> &'static str {
+    let PrincipalId::ServiceAccount(i) = id else {
+        return "account";
+    };
+    match account
+        .service_accounts
+        .get(i as usize)
+        .map(|node| account.scope_parts(node.scope))
+    {
+        Some((_, Some(_))) => "project",
+        Some((Some(_), None)) => "organization",
+        _ => "account",
     }
 }
 

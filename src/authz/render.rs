@@ -12,8 +12,17 @@ pub const ACCOUNT_HEADER: &str = "x-scopegate-account";
 pub const DECISION_ID_HEADER: &str = "x-scopegate-decision-id";
 /// The prefix of every header scopegate owns.
 pub const HEADER_PREFIX: &str = "x-scopegate-";
-/// The `www-authenticate` value sent with every 401.
+/// The `www-authenticate` value sent with a 401 for a missing credential or a refused API key.
 pub const WWW_AUTHENTICATE: &str = "ApiKey realm=\"scopegate\"";
+/// The `www-authenticate` value sent with a 401 for an expired JWT (RFC 6750 section 3).
+pub const WWW_AUTHENTICATE_JWT_EXPIRED: &str =
+    "Bearer realm=\"scopegate\", error=\"invalid_token\", error_description=\"The token has expired\"";
+/// The `www-authenticate` value sent with a 401 for a JWT that is not valid yet.
+pub const WWW_AUTHENTICATE_JWT_NOT_YET_VALID: &str =
+    "Bearer realm=\"scopegate\", error=\"invalid_token\", error_description=\"The token is not valid yet\"";
+/// The `www-authenticate` value sent with a 401 for any other refused JWT.
+pub const WWW_AUTHENTICATE_JWT: &str =
+    "Bearer realm=\"scopegate\", error=\"invalid_token\", error_description=\"The token is invalid\"";
 
 /// The headers an allow sets, in order: principal and account when known, then the decision id.
 /// Empty for a denial.
@@ -42,12 +51,31 @@ pub struct DenialResponse {
     pub status: u16,
     /// The JSON body (`content-type: application/json`).
     pub body: String,
+    /// The `www-authenticate` value, on a 401 only.
+    challenge: Option<&'static str>,
 }
 
 impl DenialResponse {
-    /// The `www-authenticate` value to send, for a 401.
+    /// The `www-authenticate` value to send, for a 401: the RFC 6750 `Bearer` challenge with
+    /// `error="invalid_token"` when a JWT was refused, else `ApiKey realm="scopegate"`. The
+    /// description is one of three fixed sentences, never the token or a claim.
     pub fn www_authenticate(&self) -> Option<&'static str> {
-        (self.status == 401).then_some(WWW_AUTHENTICATE)
+        self.challenge
+    }
+}
+
+/// The challenge of a 401: which scheme was refused decides it.
+fn challenge(denial: &Denial) -> Option<&'static str> {
+    match denial {
+        Denial::MissingCredentials => Some(WWW_AUTHENTICATE),
+        Denial::UnknownSigningKey { .. } => Some(WWW_AUTHENTICATE_JWT),
+        Denial::InvalidCredentials { reason } => Some(match *reason {
+            "jwt_expired" => WWW_AUTHENTICATE_JWT_EXPIRED,
+            "jwt_not_yet_valid" => WWW_AUTHENTICATE_JWT_NOT_YET_VALID,
+            jwt if jwt.starts_with("jwt_") => WWW_AUTHENTICATE_JWT,
+            _ => WWW_AUTHENTICATE,
+        }),
+        _ => None,
     }
 }
 
@@ -111,13 +139,16 @@ pub fn denial_response(denial: &Denial, decision_id: &str) -> DenialResponse {
         body["failedPermissionChecks"] = serde_json::json!([failed]);
     }
     body["decisionId"] = decision_id.into();
+    body["correlationId"] = decision_id.into();
     DenialResponse {
         status,
         body: body.to_string(),
+        challenge: challenge(denial),
     }
 }
 
-/// `{"status":"ERROR","code":…,"message":…}`: the Harness error shape, for front ends that report
+/// `{"status":"ERROR","code":…,"message":…}`: the Harness error shape (its `Failure` model; a
+/// denial adds `correlationId`, equal to `decisionId`), for front ends that report
 /// their own errors (a malformed batch request) in the same form as denials.
 pub fn error_body(code: &str, message: &str) -> serde_json::Value {
     serde_json::json!({

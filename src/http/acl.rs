@@ -9,6 +9,7 @@
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use serde_json::error::Category;
 
 use super::headers::{CheckedHeaders, header_str};
 use super::{ACL_PATH, json_response};
@@ -18,7 +19,7 @@ use crate::authz::{Authorizer, Request};
 
 pub use crate::authz::acl::{ANSWERED, MAX_CHECKS, SERVICE_ACCOUNT_VIEW, USER_VIEW};
 
-/// The request body.
+/// The request body (Harness's `AccessCheckRequest`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AclRequest {
@@ -29,14 +30,99 @@ pub struct AclRequest {
     pub permissions: Vec<PermissionCheck>,
 }
 
-/// A principal by type and identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A principal as asked, in either spelling: Harness's `AuthzPrincipal` (`identifier`, `type`,
+/// `scopeLevel`, `uniqueId`) or scopegate's older `principalIdentifier`/`principalType`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrincipalRef {
-    /// The user's or service account's identifier.
-    pub principal_identifier: String,
+    /// The identifier (Harness's spelling).
+    #[serde(default)]
+    pub identifier: Option<String>,
+    /// `USER` or `SERVICE_ACCOUNT` (Harness's spelling).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Where the principal lives (`account`, `organization`, `project`); echoed, not checked.
+    #[serde(default)]
+    pub scope_level: Option<String>,
+    /// Harness's unique id of the principal; echoed, not checked.
+    #[serde(default)]
+    pub unique_id: Option<String>,
+    /// The identifier (older spelling).
+    #[serde(default)]
+    pub principal_identifier: Option<String>,
+    /// The type (older spelling).
+    #[serde(default)]
+    pub principal_type: Option<String>,
+}
+
+/// A principal as answered: Harness's `AuthzPrincipal` keys and the older ones, same values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrincipalAnswer {
+    /// The identifier.
+    pub identifier: String,
     /// `USER` or `SERVICE_ACCOUNT`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where the principal lives (`null` when asked about another principal without saying).
+    pub scope_level: Option<String>,
+    /// Harness's unique id, echoed when asked with one (scopegate does not know it).
+    pub unique_id: Option<String>,
+    /// The identifier, older key.
+    pub principal_identifier: String,
+    /// The type, older key.
     pub principal_type: String,
+}
+
+impl PrincipalAnswer {
+    fn new(identifier: String, kind: String, scope_level: Option<String>, unique_id: Option<String>) -> Self {
+        Self {
+            principal_identifier: identifier.clone(),
+            principal_type: kind.clone(),
+            identifier,
+            kind,
+            scope_level,
+            unique_id,
+        }
+    }
+}
+
+/// Why a request's principal cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalError {
+    /// A field is given in both spellings with different values.
+    #[error("principal: `{0}` and `{1}` disagree")]
+    Disagree(&'static str, &'static str),
+    /// A field is given in neither spelling.
+    #[error("principal: `{0}` is missing")]
+    Missing(&'static str),
+}
+
+impl PrincipalRef {
+    /// The identifier and type, whichever spelling gave them.
+    pub fn resolve(&self) -> Result<(&str, &str), PrincipalError> {
+        let identifier = one_of(
+            &self.identifier,
+            &self.principal_identifier,
+            "identifier",
+            "principalIdentifier",
+        )?;
+        let kind = one_of(&self.kind, &self.principal_type, "type", "principalType")?;
+        Ok((identifier, kind))
+    }
+}
+
+fn one_of<'a>(
+    new: &'a Option<String>,
+    old: &'a Option<String>,
+    new_name: &'static str,
+    old_name: &'static str,
+) -> Result<&'a str, PrincipalError> {
+    match (new.as_deref(), old.as_deref()) {
+        (Some(a), Some(b)) if a != b => Err(PrincipalError::Disagree(new_name, old_name)),
+        (Some(a), _) | (None, Some(a)) => Ok(a),
+        (None, None) => Err(PrincipalError::Missing(new_name)),
+    }
 }
 
 /// A scope named by identifiers.
@@ -102,29 +188,48 @@ pub async fn handle(authorizer: &Authorizer, headers: &HeaderMap, body: &[u8]) -
         Ok(asked) => asked,
         Err(error) => {
             request.malformed = Some(MALFORMED);
-            authorizer.check(&request).await;
-            return invalid(&format!("malformed access-check request: {error}"));
+            let verdict = authorizer.check(&request).await;
+            return invalid(&verdict.decision_id, "body", &unreadable(&error));
+        }
+    };
+    let named = match asked.principal.as_ref().map(PrincipalRef::resolve).transpose() {
+        Ok(named) => named,
+        Err(error) => {
+            request.malformed = Some(MALFORMED);
+            let verdict = authorizer.check(&request).await;
+            return invalid(&verdict.decision_id, "principal", &error.to_string());
         }
     };
     let query = AccessQuery {
-        principal: asked.principal.as_ref().map(|p| PrincipalName {
-            kind: &p.principal_type,
-            identifier: &p.principal_identifier,
-        }),
+        principal: named.map(|(identifier, kind)| PrincipalName { kind, identifier }),
         checks: asked.permissions.iter().map(access_check).collect(),
     };
     let (verdict, answer) = authorizer.check_access(&request, &query).await;
+    let decision_id = &verdict.decision_id;
     match answer {
         AccessAnswer::Answered {
             caller_kind,
             caller_identifier,
+            caller_scope_level,
             permitted,
         } => {
-            tracing::debug!(decision_id = %verdict.decision_id, checks = permitted.len(), "access check");
-            let principal = asked.principal.clone().unwrap_or(PrincipalRef {
-                principal_identifier: caller_identifier,
-                principal_type: caller_kind,
-            });
+            tracing::debug!(decision_id = %decision_id, checks = permitted.len(), "access check");
+            let principal = match (named, asked.principal.as_ref()) {
+                (Some((identifier, kind)), Some(p)) => {
+                    let is_caller = identifier == caller_identifier && kind == caller_kind;
+                    let level = p
+                        .scope_level
+                        .clone()
+                        .or_else(|| is_caller.then(|| caller_scope_level.to_owned()));
+                    PrincipalAnswer::new(identifier.to_owned(), kind.to_owned(), level, p.unique_id.clone())
+                }
+                _ => PrincipalAnswer::new(
+                    caller_identifier,
+                    caller_kind,
+                    Some(caller_scope_level.to_owned()),
+                    None,
+                ),
+            };
             let list: Vec<AccessControl> = asked
                 .permissions
                 .into_iter()
@@ -140,21 +245,44 @@ pub async fn handle(authorizer: &Authorizer, headers: &HeaderMap, body: &[u8]) -
             let body = serde_json::json!({
                 "status": "SUCCESS",
                 "data": { "principal": principal, "accessControlList": list },
+                "metaData": null,
+                "correlationId": decision_id,
             });
             json_response(200, None, body.to_string())
         }
-        AccessAnswer::TooManyChecks(asked) => invalid(&format!(
-            "too many permission checks: {asked} (at most {MAX_CHECKS})"
-        )),
-        AccessAnswer::UnknownPrincipalType(kind) => invalid(&format!("unknown principal type `{kind}`")),
-        AccessAnswer::AmbiguousCredential => {
-            invalid("a credential header is given more than once or is not visible ASCII")
-        }
+        AccessAnswer::TooManyChecks(asked) => invalid(
+            decision_id,
+            "permissions",
+            &format!("too many permission checks: {asked} (at most {MAX_CHECKS})"),
+        ),
+        AccessAnswer::UnknownPrincipalType(_) => invalid(
+            decision_id,
+            "principal",
+            "principal: `type` must be USER or SERVICE_ACCOUNT",
+        ),
+        AccessAnswer::AmbiguousCredential => invalid(
+            decision_id,
+            "x-api-key",
+            "a credential header is given more than once or is not visible ASCII",
+        ),
         AccessAnswer::Refused(denial) => {
-            let rendered = denial_response(&denial, &verdict.decision_id);
+            let rendered = denial_response(&denial, decision_id);
             json_response(rendered.status, rendered.www_authenticate(), rendered.body)
         }
     }
+}
+
+/// What is wrong with an unreadable body, without quoting it: serde's own messages repeat the
+/// input (`invalid type: string "…"`), which may be anything, a secret included.
+fn unreadable(error: &serde_json::Error) -> String {
+    let (line, column) = (error.line(), error.column());
+    let what = match error.classify() {
+        Category::Eof => "the body ends early",
+        Category::Syntax => "not valid JSON",
+        Category::Data => "a field is missing or has the wrong type",
+        Category::Io => "the body cannot be read",
+    };
+    format!("malformed access-check request: {what} (line {line}, column {column})")
 }
 
 fn access_check(check: &PermissionCheck) -> AccessCheck<'_> {
@@ -169,6 +297,12 @@ fn access_check(check: &PermissionCheck) -> AccessCheck<'_> {
     }
 }
 
-fn invalid(message: &str) -> Response {
-    json_response(400, None, error_body("INVALID_REQUEST", message).to_string())
+/// A 400 in Harness's `Failure` shape: `errors` names the field at fault (`fieldId`), and
+/// `correlationId` and `decisionId` are the call's decision id.
+fn invalid(decision_id: &str, field: &str, message: &str) -> Response {
+    let mut body = error_body("INVALID_REQUEST", message);
+    body["errors"] = serde_json::json!([{ "fieldId": field, "error": message }]);
+    body["correlationId"] = decision_id.into();
+    body["decisionId"] = decision_id.into();
+    json_response(400, None, body.to_string())
 }
