@@ -30,6 +30,7 @@ MODULES = [
     (r"^/ng/api/account-setting", "core_setting", ""),
     (r"^/ng/api/gitops", "gitops_agent", ""),
     (r"^/ng/api/filters", "AUTHENTICATED", "the caller's saved filters"),
+    (r"^/v1/orgs/\{org\}/projects/\{project\}/exemptions", "sto_exemption", ""),
     (r"^/gitops/api/.*/applications?|applicationset", "gitops_application", ""),
     (r"^/gitops/api/.*/clusters", "gitops_cluster", ""),
     (r"^/gitops/api/.*/repositor|^/gitops/api/.*/repocreds", "gitops_repository", ""),
@@ -98,7 +99,7 @@ MODULES = [
 ]
 PUBLIC = r"webhook/trigger|/public-access|/health$|/version$"
 VIEWISH = re.compile(r"list|filter|search|aggregate|query|stats|summary|count|get|fetch|validate|preview|export|compare|diff|details|/graph|download", re.I)
-EXECUTE = re.compile(r"execut|retry|rerun|interrupt|/run|trigger|abort|approve", re.I)
+EXECUTE = re.compile(r"execut|retry|rerun|interrupt|/run|trigger|abort|approve|review", re.I)
 
 
 def action(method, path, op):
@@ -140,7 +141,8 @@ def sanitize(path):
             out.append("{" + re.sub(r"\W", "_", caps[0]) + "}")
         else:
             out.append(seg)
-    return "/".join(out)
+    joined = "/".join(out)
+    return joined.rstrip("/") or "/"
 
 
 def shape(path):
@@ -255,6 +257,12 @@ def route_line(method, tmpl, perm, act, tag):
     org = proj = acct = None
     for i, s in enumerate(segs[:-1]):
         nxt = segs[i + 1]
+        if s == "account" and nxt.startswith("{") and tmpl.startswith("/cv/api"):
+            acct = nxt[1:-1]
+        if s == "org" and nxt.startswith("{") and tmpl.startswith("/cv/api"):
+            org = nxt[1:-1]
+        if s == "project" and nxt.startswith("{") and org and tmpl.startswith("/cv/api"):
+            proj = nxt[1:-1]
         if s in ("orgs", "organizations") and nxt.startswith("{") and not tmpl.startswith("/ng/"):
             org = nxt[1:-1]
         if s == "projects" and nxt.startswith("{") and org and not tmpl.startswith("/ng/"):
@@ -262,7 +270,9 @@ def route_line(method, tmpl, perm, act, tag):
         if s == "accounts" and nxt.startswith("{") and tmpl.startswith("/gateway/lw"):
             acct = nxt[1:-1]
     parts = []
-    if org and proj:
+    if acct and org and proj:
+        scope = f"{{account: [{{path: {acct}}}, {{header: harness-account}}, {{query: accountIdentifier}}, credential], org: [{{path: {org}}}], project: [{{path: {proj}}}]}}"
+    elif org and proj:
         scope = f"{{org: [{{path: {org}}}], project: [{{path: {proj}}}]}}"
     elif org:
         scope = f"{{org: [{{path: {org}}}]}}"
@@ -274,6 +284,8 @@ def route_line(method, tmpl, perm, act, tag):
     last = segs[-1]
     if last.startswith("{") and not last.startswith("{*") and act != "create" and last[1:-1] not in (org, proj, acct):
         res = last
+    elif act in ("execute", "sync") and len(segs) > 2 and segs[-2].startswith("{") and not segs[-2].startswith("{*") and segs[-2][1:-1] not in (org, proj, acct):
+        res = segs[-2]
     out = f"  - {{method: {method}, path: '{tmpl}', permission: {perm}"
     if res:
         out += f', resource: {{id: "{res}"}}'
