@@ -201,6 +201,8 @@ def main():
                 if f"{prefix}_{a}" in catalog:
                     perm = f"{prefix}_{a}"
                     break
+        if prefix == "iac_workspace" and "/variables" in path and act in ("create", "edit", "delete"):
+            perm = "iac_workspace_deletevariable" if act == "delete" else "iac_workspace_editvariable"
         if perm is None:
             excluded.append((method, path, f"no {prefix} permission for {act}"))
             continue
@@ -250,6 +252,10 @@ def rename(names, method, path):
     return "/".join(segs)
 
 
+# Resources addressed by a parent capture: the id is the capture after this literal segment.
+RESOURCE_AFTER = {"code_repository": "repos", "iac_workspace": "workspaces", "gitops_agent": "agents"}
+
+
 def route_line(method, tmpl, perm, act, tag):
     segs = tmpl.split("/")
     caps = [s[1:-1] for s in segs if s.startswith("{")]
@@ -282,7 +288,14 @@ def route_line(method, tmpl, perm, act, tag):
         scope = "{}"
     res = None
     last = segs[-1]
-    if last.startswith("{") and not last.startswith("{*") and act != "create" and last[1:-1] not in (org, proj, acct):
+    anchor = RESOURCE_AFTER.get(perm.rsplit("_", 1)[0])
+    if anchor:
+        for i, seg in enumerate(segs[:-1]):
+            if seg == anchor and segs[i + 1].startswith("{") and not segs[i + 1].startswith("{*"):
+                res = segs[i + 1]
+        if res and act == "create" and segs[-1] == res:
+            res = None
+    elif last.startswith("{") and not last.startswith("{*") and act != "create" and last[1:-1] not in (org, proj, acct):
         res = last
     elif act in ("execute", "sync") and len(segs) > 2 and segs[-2].startswith("{") and not segs[-2].startswith("{*") and segs[-2][1:-1] not in (org, proj, acct):
         res = segs[-2]

@@ -193,3 +193,35 @@ fn hand_checked_pins_hold() {
     }
     assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
 }
+
+/// A template with every segment that holds a capture written `{}`.
+fn segment_shape(template: &str) -> String {
+    template
+        .trim_end_matches('/')
+        .split('/')
+        .map(|s| if s.contains('{') { "{}" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn every_routed_endpoint_matches_its_own_route() {
+    // Overlaps (a static segment beside a capture, `/x/{id}` beside `/x/list`) are resolved by the
+    // router's precedence; this proves that for every Harness endpoint the route chosen is the one
+    // written for that endpoint's shape, not a sibling that happens to match too.
+    let t = table();
+    let mut wrong = Vec::new();
+    for (m, p, _) in endpoints() {
+        let path = sample_path(&p);
+        let route = match t.resolve(&RouteRequest::new(&m, &path)) {
+            Ok(RouteDecision::Permission { route: Some(r), .. })
+            | Ok(RouteDecision::Public { route: r })
+            | Ok(RouteDecision::Authenticated { route: r, .. }) => r,
+            _ => continue,
+        };
+        if segment_shape(route) != segment_shape(&p) {
+            wrong.push(format!("{m} {p}: matched {route}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+}
