@@ -90,8 +90,8 @@ MODULES = [
     (r"backstage-permissions|catalog-access", "idp_catalogaccesspolicy", ""),
     (r"backstage-env-variables|app-config|merged-plugins-config|configuration-entities", "idp_advancedconfiguration", ""),
     (r"/entities|/catalog|entity-facets|idp", "idp_integration", ""),
-    (r"/organizations|^/v1/orgs/\{org\}$", "core_organization", ""),
-    (r"/projects|/v1/orgs/\{org\}/projects", "core_project", ""),
+    (r"^/ng/api/organizations|^/v1/orgs(/\{org\})?$", "core_organization", ""),
+    (r"^/ng/api/projects|^/v1/orgs/\{org\}/projects(/\{project\})?$|^/v1/projects", "core_project", ""),
     (r"/accounts", "core_account", ""),
     (r"webhook|/gitx|git-?sync|git-x", None, "Git Experience webhooks and sync: no permission in the catalog"),
     (r"notification", None, "notification rules and channels: no permission in the catalog"),
@@ -201,6 +201,12 @@ def main():
                 if f"{prefix}_{a}" in catalog:
                     perm = f"{prefix}_{a}"
                     break
+        if prefix in RESOURCE_AFTER and act in ("create", "edit", "delete") and child_of_resource(path, RESOURCE_AFTER[prefix]):
+            # a child of a repository or workspace (webhook, branch, variable) edits its parent
+            act = "push" if prefix == "code_repository" and re.search(r"branches|tags|commits|content|pullreq|merge|rule", path) else "edit"
+            perm = f"{prefix}_{act}"
+        if perm == "code_repository_delete" and not re.search(r"/repos/\{[^}]*\}$", path):
+            perm = "code_repository_edit"  # deleting a webhook, rule or label edits the repository
         if prefix == "iac_workspace" and "/variables" in path and act in ("create", "edit", "delete"):
             perm = "iac_workspace_deletevariable" if act == "delete" else "iac_workspace_editvariable"
         if perm is None:
@@ -250,6 +256,14 @@ def rename(names, method, path):
             used.add(n)
             segs[i] = n
     return "/".join(segs)
+
+
+def child_of_resource(path, anchor):
+    segs = sanitize(path).split("/")
+    for i, seg in enumerate(segs[:-2]):
+        if seg == anchor and segs[i + 1].startswith("{"):
+            return True
+    return False
 
 
 # Resources addressed by a parent capture: the id is the capture after this literal segment.
