@@ -205,6 +205,8 @@ def main():
             # a child of a repository or workspace (webhook, branch, variable) edits its parent
             act = "push" if prefix == "code_repository" and re.search(r"branches|tags|commits|content|pullreq|merge|rule", path) else "edit"
             perm = f"{prefix}_{act}"
+        if prefix == "core_pipeline" and re.search(r"input-?sets|inputSets", path) and act in ("create", "edit", "delete"):
+            perm = "core_pipeline_edit"  # input sets are part of the pipeline: Harness checks pipeline edit
         if perm == "code_repository_delete" and not re.search(r"/repos/\{[^}]*\}$", path):
             perm = "code_repository_edit"  # deleting a webhook, rule or label edits the repository
         if prefix == "iac_workspace" and "/variables" in path and act in ("create", "edit", "delete"):
@@ -267,7 +269,7 @@ def child_of_resource(path, anchor):
 
 
 # Resources addressed by a parent capture: the id is the capture after this literal segment.
-RESOURCE_AFTER = {"code_repository": "repos", "iac_workspace": "workspaces", "gitops_agent": "agents"}
+RESOURCE_AFTER = {"core_pipeline": "pipelines", "code_repository": "repos", "iac_workspace": "workspaces", "gitops_agent": "agents"}
 
 
 def route_line(method, tmpl, perm, act, tag):

@@ -119,7 +119,8 @@ const HAND_PINS: &[(&str, &str, &str, Option<&str>, Option<&str>, Option<&str>)]
     ("GET", "/v1/orgs/{org}/projects/{project}/secrets/{secret}", "core_secret_view", Some("x3"), Some("x1"), Some("x2")),
     ("GET", "/v1/orgs/{org}/projects/{project}/templates/{template}/versions/{version}", "core_template_view", Some("x4"), Some("x1"), Some("x2")),
     ("DELETE", "/v1/orgs/{org}/projects/{project}/templates/{template}/versions/{version}", "core_template_delete", Some("x4"), Some("x1"), Some("x2")),
-    ("GET", "/v1/orgs/{org}/projects/{project}/input-sets/{input-set}", "core_pipeline_view", Some("x3"), Some("x1"), Some("x2")),
+    // an input set id is not a pipeline id: no resource id (the pipeline is in the query)
+    ("GET", "/v1/orgs/{org}/projects/{project}/input-sets/{input-set}", "core_pipeline_view", None, Some("x1"), Some("x2")),
     ("GET", "/v1/orgs/{org}/projects/{project}/roles/{role}", "core_role_view", Some("x3"), Some("x1"), Some("x2")),
     ("DELETE", "/v1/orgs/{org}/projects/{project}/roles/{role}", "core_role_delete", Some("x3"), Some("x1"), Some("x2")),
     ("GET", "/v1/orgs/{org}/projects/{project}/resource-groups/{resource-group}", "core_resourcegroup_view", Some("x3"), Some("x1"), Some("x2")),
@@ -165,8 +166,8 @@ const HAND_PINS: &[(&str, &str, &str, Option<&str>, Option<&str>, Option<&str>)]
     ("DELETE", "/cv/api/monitored-service/{identifier}", "chi_monitoredservice_delete", Some("x1"), None, None),
     ("GET", "/v1/scorecards/{scorecard-id}", "idp_scorecard_view", Some("x1"), None, None),
     ("DELETE", "/v1/scorecards/{scorecard-id}", "idp_scorecard_delete", Some("x1"), None, None),
-    ("GET", "/pipeline/api/inputSets/{inputSetIdentifier}", "core_pipeline_view", Some("x1"), None, None),
-    ("DELETE", "/pipeline/api/inputSets/{inputSetIdentifier}", "core_pipeline_edit", Some("x1"), None, None),
+    ("GET", "/pipeline/api/inputSets/{inputSetIdentifier}", "core_pipeline_view", None, None, None),
+    ("DELETE", "/pipeline/api/inputSets/{inputSetIdentifier}", "core_pipeline_edit", None, None, None),
 ];
 
 #[test]
