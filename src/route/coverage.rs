@@ -71,10 +71,7 @@ pub fn route_endpoint(table: &RouteTable, method: &str, template: &str) -> Endpo
 }
 
 /// Measures an endpoint list (`(method, path template)` pairs) against a compiled table.
-pub fn measure<'e>(
-    table: &RouteTable,
-    endpoints: impl IntoIterator<Item = (&'e str, &'e str)>,
-) -> Coverage {
+pub fn measure<'e>(table: &RouteTable, endpoints: impl IntoIterator<Item = (&'e str, &'e str)>) -> Coverage {
     let mut cov = Coverage::default();
     for (method, template) in endpoints {
         match route_endpoint(table, method, template) {
