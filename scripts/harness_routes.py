@@ -207,6 +207,8 @@ def main():
             perm = f"{prefix}_{act}"
         if prefix == "core_pipeline" and re.search(r"input-?sets|inputSets", path) and act in ("create", "edit", "delete"):
             perm = "core_pipeline_edit"  # input sets are part of the pipeline: Harness checks pipeline edit
+        if prefix == "core_environment" and re.search(r"infrastructure|[Oo]verride", path) and act in ("create", "edit", "delete"):
+            perm = "core_environment_edit"  # infrastructures and overrides belong to their environment
         if perm == "code_repository_delete" and not re.search(r"/repos/\{[^}]*\}$", path):
             perm = "code_repository_edit"  # deleting a webhook, rule or label edits the repository
         if prefix == "iac_workspace" and "/variables" in path and act in ("create", "edit", "delete"):
@@ -269,7 +271,7 @@ def child_of_resource(path, anchor):
 
 
 # Resources addressed by a parent capture: the id is the capture after this literal segment.
-RESOURCE_AFTER = {"core_pipeline": "pipelines", "code_repository": "repos", "iac_workspace": "workspaces", "gitops_agent": "agents"}
+RESOURCE_AFTER = {"core_pipeline": "pipelines", "core_environment": "environments", "code_repository": "repos", "iac_workspace": "workspaces", "gitops_agent": "agents"}
 
 
 def route_line(method, tmpl, perm, act, tag):
