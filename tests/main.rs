@@ -23,6 +23,7 @@ mod envoy_bad_input;
 mod envoy_check;
 mod envoy_config;
 mod fuzz_replay;
+mod harness_api_coverage;
 mod http_acl;
 mod http_mode;
 mod jwt;

@@ -17,6 +17,7 @@
 use std::borrow::Cow;
 
 mod compile;
+pub mod coverage;
 mod error;
 mod extract;
 pub mod normalize;

@@ -300,3 +300,20 @@ fn the_account_path_must_agree_with_the_header() {
     };
     assert_eq!(t.resolve(&req), Err(RouteError::AmbiguousAccount));
 }
+
+#[test]
+fn odd_harness_parameters_route_as_the_table_header_says() {
+    // `{agent.identifier}` is written `{agent_identifier}`; `{git_ref}.{format}` is one capture of
+    // the whole segment; the gateway's account in the path is the scope's account.
+    let t = table();
+    let (p, _, id, _) = check(&t, "GET", "/gitops/api/v1/agents/a1/applications/app1");
+    assert_eq!((p, id.as_deref()), ("gitops_application_view", Some("app1")));
+    let (p, ..) = check(&t, "GET", "/code/api/v1/repos/r1/archive/main.zip");
+    assert_eq!(p, "code_repository_view");
+    let (p, _, _, s) = check(&t, "GET", "/gateway/lw/api/accounts/acc1/autostopping/rules");
+    assert_eq!(p, "ccm_autoStoppingRule_view");
+    assert_eq!(s.account.as_deref(), Some("acc1"));
+    let (p, _, id, s) = check(&t, "GET", "/iacm/api/orgs/o1/projects/p1/workspaces/w1");
+    assert_eq!((p, id.as_deref()), ("iac_workspace_view", Some("w1")));
+    assert_eq!(s, scope(None, Some("o1"), Some("p1")));
+}
