@@ -249,8 +249,24 @@ async fn every_bad_token_is_a_401_with_its_code() {
                 !denied.body.contains(&token[..20.min(token.len())]),
                 "token echoed"
             );
+            // a refused bearer token is challenged the RFC 6750 way, never with the token in it
+            let challenge = www_authenticate(denied);
+            assert!(
+                challenge.starts_with("Bearer realm=\"scopegate\", error=\"invalid_token\""),
+                "{code}: {challenge}"
+            );
+            assert!(
+                !challenge.contains(&token[..20.min(token.len())]),
+                "{code}: token in the challenge"
+            );
         }
     }
+    // an API key refused keeps the ApiKey challenge
+    let resp = execute_with_key(&server, "pat.acme.alicetok01.WrongSecret").await;
+    let Some(HttpResponse::DeniedResponse(denied)) = &resp.http_response else {
+        panic!("not denied: {resp:?}");
+    };
+    assert_eq!(www_authenticate(denied), "ApiKey realm=\"scopegate\"");
     server.stop().await;
 }
 
@@ -398,4 +414,25 @@ async fn audience_account_and_crit_rules_are_enforced_end_to_end() {
     assert_eq!(denial(&resp), (401, "jwt_account_not_allowed".to_owned()));
     assert!(allowed(&execute(&server, &ci(Some("acme"))).await));
     server.stop().await;
+}
+
+/// The `www-authenticate` value of a denied response.
+fn www_authenticate(denied: &envoy_types::ext_authz::v3::pb::DeniedHttpResponse) -> String {
+    denied
+        .headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .find(|h| h.key.eq_ignore_ascii_case("www-authenticate"))
+        .map(|h| h.value.clone())
+        .unwrap_or_default()
+}
+
+/// Executes the demo pipeline with an API key.
+async fn execute_with_key(server: &Server, key: &str) -> CheckResponse {
+    let path = format!("{EXECUTE}?accountIdentifier=acme");
+    check(
+        &mut server.client().await,
+        request("POST", &path, &[("x-api-key", key)], None),
+    )
+    .await
 }
