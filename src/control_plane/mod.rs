@@ -27,6 +27,7 @@ use crate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
 use crate::rbac::Catalog;
 use crate::tls::{ConnectionLimits, Listener, MinVersion, Protocols, ServerTls, TlsError, TlsSettings};
 
+pub mod changes;
 pub mod store;
 
 pub use store::{Refusal, Scanner, Store};
