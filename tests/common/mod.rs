@@ -7,6 +7,7 @@ pub mod http;
 pub mod jwt;
 pub mod pki;
 pub mod process;
+pub mod python;
 
 use std::collections::HashMap;
 use std::sync::Arc;
