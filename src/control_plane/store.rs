@@ -96,9 +96,10 @@ impl Store {
         }
     }
 
-    /// Publishes a validated snapshot unless it is not newer than the one served. Returns whether it
-    /// was published (`Ok(false)`: identical to the one served).
-    fn publish(&self, snapshot: AccountSnapshot) -> Result<bool, Refusal> {
+    /// Publishes a snapshot the caller has compiled (the folder scanner, the database follower, the
+    /// management API's in-memory store) unless it is not newer than the one served. Returns whether
+    /// it was published (`Ok(false)`: identical to the one served).
+    pub fn publish(&self, snapshot: AccountSnapshot) -> Result<bool, Refusal> {
         let Ok(mut accounts) = self.accounts.write() else {
             return Ok(false);
         };
