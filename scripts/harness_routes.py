@@ -99,6 +99,7 @@ MODULES = [
 ]
 PUBLIC = r"webhook/trigger|/public-access|/health$|/version$"
 VIEWISH = re.compile(r"list|filter|search|aggregate|query|stats|summary|count|get|fetch|validate|preview|export|compare|diff|details|/graph|download", re.I)
+QUERY_OP = re.compile(r"^(get|list|fetch)_|_summary$|_counts?$")
 EXECUTE = re.compile(r"execut|retry|rerun|interrupt|/run|trigger|abort|approve|review", re.I)
 
 
@@ -110,6 +111,8 @@ def action(method, path, op):
     tail = path.rsplit("/", 1)[-1] + " " + op
     if re.search(r"sync", tail, re.I):
         return "sync"
+    if method == "POST" and QUERY_OP.search(op):
+        return "view"  # a query sent as POST (Harness names it get_/list_/fetch_, or a summary or count)
     if EXECUTE.search(tail):
         return "execute"
     if method == "POST" and VIEWISH.search(tail) and not re.search(r"create|save|update", op):
