@@ -158,11 +158,14 @@ def main():
     head = text.split(BEGIN)[0].rstrip("\n") + "\n"
     hand = yaml.safe_load(head)["routes"]
     routed = set()
+    hand_open = {}  # hand-written routes that need no permission: still listed as excluded, with why
     names = {}  # (method, shape prefix) -> capture name, to keep one name per router position
     for r in hand:
         ms = r["method"] if isinstance(r["method"], list) else [r["method"]]
         for m in ms:
             routed.add((m, shape(r["path"])))
+            if r.get("authenticated") or r.get("public"):
+                hand_open[(m, shape(r["path"]))] = "authenticated" if r.get("authenticated") else "public"
             remember(names, m, r["path"])
     rows = [l.rstrip("\n").split("\t") for l in (ROOT / "data/harness-api/endpoints.tsv").open() if not l.startswith("#")][1:]
     seen, lines, excluded, pins = set(), [], [], []
@@ -172,6 +175,10 @@ def main():
             continue
         seen.add((method, path))
         tmpl = rename(names, method, sanitize(path))
+        if (method, shape(tmpl)) in hand_open:
+            kind = hand_open[(method, shape(tmpl))]
+            why = "carries its own secret or is public in Harness" if kind == "public" else "written by hand: the request's body or the caller decides"
+            excluded.append((method, path, f"routed {kind}: {why}"))
         if (method, shape(tmpl)) in routed:
             pins.append((method, path, "hand-written" if (method, shape(tmpl)) in hand_routed else "duplicate"))
             continue

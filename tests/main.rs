@@ -12,6 +12,7 @@ mod model_equivalence;
 mod architecture;
 mod audit;
 mod cli;
+mod cli_routes;
 mod connections;
 mod control_plane;
 mod control_plane_limits;

@@ -6,6 +6,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod check;
 pub mod control_plane;
+pub mod routes;
 pub mod serve;
 pub mod token;
 pub mod validate;
@@ -20,8 +21,8 @@ const VERSION: &str = concat!(
 
 /// Exit codes, shown under `--help` (the same table is in the README).
 const EXIT_CODES: &str = "Exit codes:
-  0  success (check: allowed; validate: every file valid)
-  1  check: denied; validate: a file is invalid
+  0  success (check: allowed; validate: every file valid; routes explain: a route matched)
+  1  check: denied; validate: a file is invalid; routes explain: no route matched
   2  bad input: flags, files or configuration (one line on stderr)";
 
 /// scopegate: Harness access control enforced at the proxy.
@@ -51,6 +52,14 @@ pub enum Command {
     #[command(subcommand)]
     #[command(after_help = "Example:\n  scopegate token new --account acme --type pat")]
     Token(token::TokenCommand),
+    /// Inspect the route table: explain how a request is routed (NO_ROUTE denials), measure an
+    /// endpoint list's coverage, list the routes.
+    #[command(subcommand)]
+    #[command(
+        after_help = "Example:\n  scopegate routes explain POST /v1/orgs/eng/projects/payments/pipelines/deploy_prod/execute \\\n    \
+        --header harness-account:acme"
+    )]
+    Routes(routes::RoutesCommand),
     /// Run the sidecar: Envoy ext_authz gRPC and gRPC health.
     #[command(
         after_help = "Examples:\n  scopegate serve                                  # the embedded demo on 127.0.0.1:9191\n  \
@@ -96,6 +105,7 @@ pub fn run() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Token(command) => token::run(&command),
+        Command::Routes(command) => routes::run(&command),
         Command::Serve(args) => serve::run(&args),
         Command::ControlPlane(args) => control_plane::run(&args),
         Command::Completions { shell } => {

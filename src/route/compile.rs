@@ -33,7 +33,7 @@ impl RouteTable {
         for route in &spec.routes {
             let label = format!("{} {}", route.method.0.join("|"), route.path);
             let compiled = compile_route(route, &label, is_known_permission, &mut errors);
-            let Some((compiled, shape)) = compiled else {
+            let Some((mut compiled, shape)) = compiled else {
                 continue;
             };
             let index = table.routes.len();
@@ -47,11 +47,12 @@ impl RouteTable {
                     errors.push(RouteTableError::DuplicateRoute { route: one });
                     continue;
                 }
-                if let Err(e) = table.routers[m].insert(route.path.as_str(), index) {
-                    errors.push(RouteTableError::InvalidPath {
+                match table.routers[m].insert(route.path.as_str(), index) {
+                    Ok(()) => compiled.methods.push(m),
+                    Err(e) => errors.push(RouteTableError::InvalidPath {
                         route: one,
                         reason: insert_error(&e),
-                    });
+                    }),
                 }
             }
             table.routes.push(compiled);
@@ -173,6 +174,7 @@ fn compile_route(
     let template = template?;
     Some((
         CompiledRoute {
+            methods: Vec::with_capacity(route.method.0.len()),
             template: route.path.clone(),
             action,
             resource_type,

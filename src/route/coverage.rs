@@ -36,6 +36,21 @@ impl Coverage {
     pub fn total(&self) -> usize {
         self.permission + self.public + self.authenticated + self.unrouted.len()
     }
+
+    /// Endpoints some route matches (permission, public or authenticated).
+    pub fn routed(&self) -> usize {
+        self.permission + self.public + self.authenticated
+    }
+
+    /// Counts one endpoint routed as `routing`.
+    pub fn add(&mut self, method: &str, template: &str, routing: EndpointRouting) {
+        match routing {
+            EndpointRouting::Permission => self.permission += 1,
+            EndpointRouting::Public => self.public += 1,
+            EndpointRouting::Authenticated => self.authenticated += 1,
+            EndpointRouting::Unrouted => self.unrouted.push((method.to_owned(), template.to_owned())),
+        }
+    }
 }
 
 /// A concrete request path for an endpoint template: `{x}` becomes `x1`, `{a}.{b}` `x1.x2`.
@@ -74,12 +89,7 @@ pub fn route_endpoint(table: &RouteTable, method: &str, template: &str) -> Endpo
 pub fn measure<'e>(table: &RouteTable, endpoints: impl IntoIterator<Item = (&'e str, &'e str)>) -> Coverage {
     let mut cov = Coverage::default();
     for (method, template) in endpoints {
-        match route_endpoint(table, method, template) {
-            EndpointRouting::Permission => cov.permission += 1,
-            EndpointRouting::Public => cov.public += 1,
-            EndpointRouting::Authenticated => cov.authenticated += 1,
-            EndpointRouting::Unrouted => cov.unrouted.push((method.to_owned(), template.to_owned())),
-        }
+        cov.add(method, template, route_endpoint(table, method, template));
     }
     cov
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::normalize::{Query, decode_capture};
 use super::spec::Source;
-use super::{RouteError, RouteRequest, Scope};
+use super::{RouteError, RouteRequest, Scope, ScopeOrigins};
 
 /// What the sources of one request are read from. `'a` is the request (and table) lifetime, `'p`
 /// the lifetime of the normalised path the captures borrow from; `lift` turns a capture borrowed
@@ -37,11 +37,11 @@ where
         Ok(v.filter(|v| !v.is_empty()))
     }
 
-    /// The first non-empty value of `sources`, in order.
-    fn first(&self, sources: &[Source]) -> Result<Option<Cow<'a, str>>, RouteError> {
+    /// The first non-empty value of `sources`, in order, with the source that gave it.
+    fn first<'s>(&self, sources: &'s [Source]) -> Result<Option<(Cow<'a, str>, &'s Source)>, RouteError> {
         for src in sources {
             if let Some(v) = self.value(src)? {
-                return Ok(Some(v));
+                return Ok(Some((v, src)));
             }
         }
         Ok(None)
@@ -51,8 +51,8 @@ where
     /// supplies (path, query, header) must agree, so a request cannot name one account to
     /// scopegate and another to the upstream. The credential's account is not compared here: a
     /// credential of another account is authentication's business (401).
-    fn account(&self, sources: &[Source]) -> Result<Option<Cow<'a, str>>, RouteError> {
-        let mut chosen: Option<Cow<'a, str>> = None;
+    fn account<'s>(&self, sources: &'s [Source]) -> Result<Option<(Cow<'a, str>, &'s Source)>, RouteError> {
+        let mut chosen: Option<(Cow<'a, str>, &'s Source)> = None;
         let mut supplied: Option<Cow<'a, str>> = None;
         for src in sources {
             if chosen.is_some() && matches!(src, Source::Credential) {
@@ -67,30 +67,37 @@ where
                 }
             }
             if chosen.is_none() {
-                chosen = Some(v);
+                chosen = Some((v, src));
             }
         }
         Ok(chosen)
     }
 
-    /// The whole scope. A project without an org is [`RouteError::ProjectWithoutOrg`].
-    pub fn scope(
+    /// The whole scope, and the source each level was read from. A project without an org is
+    /// [`RouteError::ProjectWithoutOrg`].
+    pub fn scope<'s>(
         &self,
-        account: &[Source],
-        org: &[Source],
-        project: &[Source],
-    ) -> Result<Scope<'a>, RouteError> {
-        let account = self.account(account)?;
-        let org = self.first(org)?;
-        let project = self.first(project)?;
+        account: &'s [Source],
+        org: &'s [Source],
+        project: &'s [Source],
+    ) -> Result<(Scope<'a>, ScopeOrigins<'s>), RouteError> {
+        let (account, account_from) = split(self.account(account)?);
+        let (org, org_from) = split(self.first(org)?);
+        let (project, project_from) = split(self.first(project)?);
         if project.is_some() && org.is_none() {
             return Err(RouteError::ProjectWithoutOrg);
         }
-        Ok(Scope {
+        let scope = Scope {
             account,
             org,
             project,
-        })
+        };
+        let origins = ScopeOrigins {
+            account: account_from,
+            org: org_from,
+            project: project_from,
+        };
+        Ok((scope, origins))
     }
 
     /// The value of a capture of the matched path, percent-decoded; empty counts as absent.
@@ -103,5 +110,13 @@ where
             Cow::Owned(o) => Cow::Owned(o),
         };
         Ok(Some(v).filter(|v| !v.is_empty()))
+    }
+}
+
+/// A value and its source, as two options.
+fn split<'a, 's>(found: Option<(Cow<'a, str>, &'s Source)>) -> (Option<Cow<'a, str>>, Option<&'s Source>) {
+    match found {
+        Some((v, src)) => (Some(v), Some(src)),
+        None => (None, None),
     }
 }

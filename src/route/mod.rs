@@ -13,21 +13,27 @@
 //! `deploy/routes/harness-ng.yaml`) covers the Harness NG (`/ng/api`, `/pipeline/api`,
 //! `/authz/api`, `/template/api`, `/resourcegroup/api`, `/audit/api`, `/cf`) and v1 (`/v1/...`)
 //! APIs, and the AI SRE resources under `/v1[/orgs/{org}[/projects/{project}]]/ai-sre/`.
+//!
+//! For operators (`scopegate routes`), [`RouteTable::explain`] gives a decision with the route
+//! and sources behind it, [`RouteTable::nearest`] the routes closest to an unmatched request, and
+//! [`RouteTable::routes`] the table itself; [`coverage`] measures an endpoint list against it.
 
 use std::borrow::Cow;
 
 mod compile;
 pub mod coverage;
 mod error;
+mod explain;
 mod extract;
 pub mod normalize;
 pub mod spec;
 mod table;
 
 pub use error::{RouteError, RouteTableError, RouteTableErrors};
+pub use explain::{Explanation, NearRoute, Nearest, RouteEntry};
 pub use normalize::{MAX_PATH_LEN, MAX_QUERY_LEN, MAX_SEGMENTS, Query, Target, normalize};
 pub use spec::{Format, RouteTableSpec, Source, Unmatched};
-pub use table::RouteTable;
+pub use table::{Action, METHODS, ResourceId, ResourceType, RouteTable};
 
 /// The default route table for the Harness NG and v1 APIs and the AI SRE resources (YAML).
 pub const DEFAULT_ROUTES_YAML: &str = include_str!("../../deploy/routes/harness-ng.yaml");
@@ -88,6 +94,17 @@ pub struct Scope<'a> {
     pub org: Option<Cow<'a, str>>,
     /// The project identifier, if any (never without an org).
     pub project: Option<Cow<'a, str>>,
+}
+
+/// Which source gave each level of a [`Scope`]; `None` where no source gave a value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeOrigins<'a> {
+    /// The source of the account.
+    pub account: Option<&'a Source>,
+    /// The source of the org.
+    pub org: Option<&'a Source>,
+    /// The source of the project.
+    pub project: Option<&'a Source>,
 }
 
 /// What a request requires, as the route table says.

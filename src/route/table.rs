@@ -6,10 +6,10 @@ use std::borrow::Cow;
 use super::extract::Inputs;
 use super::normalize::{Query, normalize};
 use super::spec::{Source, Unmatched};
-use super::{RouteDecision, RouteError, RouteRequest, Scope};
+use super::{RouteDecision, RouteError, RouteRequest, Scope, ScopeOrigins};
 
 /// The methods a route may name, in router order. HEAD falls back to GET routes.
-pub(crate) const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const GET: usize = 0;
 const HEAD: usize = 1;
 
@@ -20,15 +20,18 @@ pub(crate) fn method_index(method: &str) -> Option<usize> {
 
 /// What a matched route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
+    /// No credential (`public: true`).
     Public,
+    /// Any valid principal (`authenticated: true`).
     Authenticated,
+    /// This permission.
     Permission(String),
 }
 
 /// The resource type of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ResourceType {
+pub enum ResourceType {
     /// The permission's own type, from the catalog.
     Catalog,
     /// A type named in the route.
@@ -39,9 +42,12 @@ pub(crate) enum ResourceType {
 
 /// The resource identifier of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ResourceId {
+pub enum ResourceId {
+    /// None (create and list endpoints).
     None,
+    /// A fixed identifier.
     Literal(String),
+    /// The value of this path capture (named without `{}` and `*`).
     Capture(String),
 }
 
@@ -56,6 +62,8 @@ pub(crate) struct RouteScope {
 /// One compiled route.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRoute {
+    /// The router indexes (into [`METHODS`]) the route was inserted under, in file order.
+    pub methods: Vec<usize>,
     pub template: String,
     pub action: Action,
     pub resource_type: ResourceType,
@@ -103,6 +111,12 @@ impl RouteTable {
     /// supplies its scope sources and resource, an unmatched request the default scope sources
     /// and no resource.
     pub fn resolve<'a>(&'a self, req: &RouteRequest<'a>) -> Result<RouteDecision<'a>, RouteError> {
+        self.resolve_traced(req).map(|r| r.decision)
+    }
+
+    /// [`resolve`](Self::resolve), with what led to the decision: the matched route's index and
+    /// where each level of the scope came from ([`explain`](Self::explain) is its public face).
+    pub(crate) fn resolve_traced<'a>(&'a self, req: &RouteRequest<'a>) -> Result<Resolution<'a>, RouteError> {
         let target = normalize(req.path)?;
         match target.path {
             Cow::Borrowed(path) => self.resolve_in(req, path, target.query, &Cow::Borrowed),
@@ -131,23 +145,38 @@ impl RouteTable {
         path: &'p str,
         query: Query<'a>,
         lift: &L,
-    ) -> Result<RouteDecision<'a>, RouteError>
+    ) -> Result<Resolution<'a>, RouteError>
     where
         L: Fn(&'p str) -> Cow<'a, str>,
     {
+        let mut head_as_get = false;
         let matched = method_index(req.method).and_then(|m| {
             let found = self.routers[m].at(path).ok();
             match found {
-                None if m == HEAD => self.routers[GET].at(path).ok(),
+                None if m == HEAD => {
+                    head_as_get = true;
+                    self.routers[GET].at(path).ok()
+                }
                 found => found,
             }
         });
-        let Some((route, params)) = matched.and_then(|m| Some((self.routes.get(*m.value)?, m.params))) else {
+        let Some((index, route, params)) =
+            matched.and_then(|m| Some((*m.value, self.routes.get(*m.value)?, m.params)))
+        else {
             return self.unmatched_decision(req, query, lift);
+        };
+        let done = |decision, origins| Resolution {
+            decision,
+            route: Some(index),
+            head_as_get,
+            origins,
         };
         let template = route.template.as_str();
         if req.permission_override.is_none() && route.action == Action::Public {
-            return Ok(RouteDecision::Public { route: template });
+            return Ok(done(
+                RouteDecision::Public { route: template },
+                ScopeOrigins::default(),
+            ));
         }
         let inputs = Inputs {
             req,
@@ -155,7 +184,7 @@ impl RouteTable {
             params: Some(&params),
             lift,
         };
-        let mut scope = match &route.scope {
+        let (mut scope, origins) = match &route.scope {
             Some(s) => {
                 let account = s.account.as_deref().unwrap_or(&self.account);
                 inputs.scope(account, &s.org, &s.project)?
@@ -166,10 +195,11 @@ impl RouteTable {
             (Some(p), _) => p,
             (None, Action::Permission(p)) => p.as_str(),
             (None, _) => {
-                return Ok(RouteDecision::Authenticated {
+                let decision = RouteDecision::Authenticated {
                     route: template,
                     scope,
-                });
+                };
+                return Ok(done(decision, origins));
             }
         };
         let (resource_type, resource_id) = match &route.resource_type {
@@ -182,13 +212,14 @@ impl RouteTable {
             ResourceId::Literal(l) => Some(Cow::Borrowed(l.as_str())),
             ResourceId::Capture(name) => inputs.capture(name)?,
         };
-        Ok(RouteDecision::Permission {
+        let decision = RouteDecision::Permission {
             route: Some(template),
             permission,
             resource_type,
             resource_id,
             scope,
-        })
+        };
+        Ok(done(decision, origins))
     }
 
     fn unmatched_decision<'a, 'p, L>(
@@ -196,7 +227,7 @@ impl RouteTable {
         req: &RouteRequest<'a>,
         query: Query<'a>,
         lift: &L,
-    ) -> Result<RouteDecision<'a>, RouteError>
+    ) -> Result<Resolution<'a>, RouteError>
     where
         L: Fn(&'p str) -> Cow<'a, str>,
     {
@@ -206,8 +237,8 @@ impl RouteTable {
             params: None,
             lift,
         };
-        let scope = inputs.scope(&self.account, &self.org, &self.project)?;
-        Ok(match req.permission_override {
+        let (scope, origins) = inputs.scope(&self.account, &self.org, &self.project)?;
+        let decision = match req.permission_override {
             Some(permission) => RouteDecision::Permission {
                 route: None,
                 permission,
@@ -219,8 +250,25 @@ impl RouteTable {
                 allow_authenticated: self.unmatched == Unmatched::AllowAuthenticated,
                 scope,
             },
+        };
+        Ok(Resolution {
+            decision,
+            route: None,
+            head_as_get: false,
+            origins,
         })
     }
+}
+
+/// A decision and what led to it.
+pub(crate) struct Resolution<'a> {
+    pub decision: RouteDecision<'a>,
+    /// The matched route's index in the table.
+    pub route: Option<usize>,
+    /// A HEAD request matched through the GET routes.
+    pub head_as_get: bool,
+    /// Where each level of the scope came from (before a `SCOPE` resource took its deepest level).
+    pub origins: ScopeOrigins<'a>,
 }
 
 /// The scope itself as the resource: the deepest level becomes the resource, checked in its

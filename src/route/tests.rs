@@ -262,6 +262,7 @@ fn json_tables_parse_too() {
 
 mod compile;
 mod default;
+mod explain;
 mod scope;
 
 /// All the permission IDs of the embedded catalog (`data/catalog.yaml`).
