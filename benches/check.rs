@@ -4,9 +4,14 @@
 //! - `check/allowed`: alice executing `deploy_prod` (x-api-key, harness-account: acme);
 //! - `check/denied_403`: the read-only CI token executing the same pipeline;
 //! - `check/missing_credential_401`: no credential at all;
-//! - `check/noop_baseline`: a handler that only builds an OK `CheckResponse`, for the ratio.
+//! - `check/noop_baseline`: a handler that only builds an OK `CheckResponse`, for the ratio;
+//! - `check/allowed_audit_file`: `allowed` with the audit log on, writing to a file;
+//! - `audit/record`: what one audit record costs the request thread (`AuditLog::record`).
 //!
-//! Each case is asserted once (outside the timed loop), which also warms the token cache.
+//! Each case is asserted once (outside the timed loop), which also warms the token cache. Built
+//! with the system allocator (`--no-default-features`), the bench counts the allocations of one
+//! Check per case (`scopegate::envoy::check`, request borrowed, response dropped) and prints them;
+//! with `mimalloc` (the default) or `jemalloc` it times that allocator instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,9 +25,48 @@ use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse,
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
 use envoy_types::pb::google::rpc::Status;
+use scopegate::audit::{AuditLog, AuditRecord, LineSink, RotatingFile};
 use scopegate::authz::Authorizer;
 use scopegate::envoy::AuthzService;
 use tokio::runtime::Runtime;
+
+#[cfg(not(any(feature = "mimalloc", feature = "jemalloc")))]
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Allocations per call of `f`, averaged over `n` calls; `None` unless the counting (system)
+/// allocator is in use.
+#[cfg(not(any(feature = "mimalloc", feature = "jemalloc")))]
+fn allocations_per_call(n: usize, mut f: impl FnMut()) -> Option<f64> {
+    let region = stats_alloc::Region::new(GLOBAL);
+    for _ in 0..n {
+        f();
+    }
+    Some(region.change().allocations as f64 / n as f64)
+}
+
+#[cfg(any(feature = "mimalloc", feature = "jemalloc"))]
+fn allocations_per_call(_n: usize, _f: impl FnMut()) -> Option<f64> {
+    None
+}
+
+fn allocator_name() -> &'static str {
+    if cfg!(feature = "mimalloc") {
+        "mimalloc"
+    } else if cfg!(feature = "jemalloc") {
+        "jemalloc"
+    } else {
+        "system (counting)"
+    }
+}
 
 const ALICE: &str = "pat.acme.alicetok01.AliceDemoSecret01";
 const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
@@ -113,6 +157,20 @@ fn benches(c: &mut Criterion) {
         assert_eq!(codes(&call(&rt, &service, req)), *expected, "{name}");
     }
     assert_eq!(codes(&call(&rt, &Noop, &cases[0].1)), (0, 0));
+    eprintln!("allocator: {}", allocator_name());
+    let authorizer = Authorizer::demo().unwrap();
+    for (name, req, _) in &cases {
+        // warm this authorizer's token cache first
+        drop(rt.block_on(scopegate::envoy::check(&authorizer, req)));
+        let per_check = allocations_per_call(2_000, || {
+            drop(black_box(
+                rt.block_on(scopegate::envoy::check(&authorizer, black_box(req))),
+            ));
+        });
+        if let Some(per_check) = per_check {
+            eprintln!("allocations per Check, {name}: {per_check:.1}");
+        }
+    }
 
     let mut group = c.benchmark_group("check");
     for (name, req, _) in &cases {
@@ -134,6 +192,15 @@ fn benches(c: &mut Criterion) {
     let audited = Arc::new(Authorizer::demo().unwrap().with_audit(log));
     let audited_service = AuthzService::new(Arc::clone(&audited));
     assert_eq!(codes(&call(&rt, &audited_service, &cases[0].1)), (0, 200));
+    let per_check = allocations_per_call(2_000, || {
+        drop(black_box(rt.block_on(scopegate::envoy::check(
+            &audited,
+            black_box(&cases[0].1),
+        ))));
+    });
+    if let Some(per_check) = per_check {
+        eprintln!("allocations per Check, allowed with the audit log on: {per_check:.1}");
+    }
     group.bench_function("allowed_audit_file", |b| {
         b.iter(|| black_box(call(&rt, &audited_service, black_box(&cases[0].1))));
     });
@@ -143,6 +210,46 @@ fn benches(c: &mut Criterion) {
         "audit during check/allowed_audit_file: {} records written, {} dropped",
         audited.audit().written(),
         audited.audit().dropped()
+    );
+
+    // one record handed to the log, as the request thread pays for it (the writer thread drains
+    // the batch beside the bench; a batch big enough that nothing is dropped)
+    let sink: Box<dyn LineSink> =
+        Box::new(RotatingFile::open(&dir.path().join("record.jsonl"), 1 << 40, 1).unwrap());
+    let log = AuditLog::with_sink(sink, 1 << 22).unwrap();
+    let record = AuditRecord {
+        time: std::time::SystemTime::now(),
+        decision_id: "5f0c9a1e-2a",
+        request_id: Some("0f4c3c1e-6a7b-4d2e-9a55-2c1f0e3b7d11"),
+        frontend: "grpc",
+        method: "POST",
+        path: EXECUTE,
+        account: Some("acme"),
+        principal: Some("USER:alice"),
+        permission: Some("core_pipeline_execute"),
+        org: Some("eng"),
+        project: Some("payments"),
+        resource_type: Some("PIPELINE"),
+        resource_id: Some("deploy_prod"),
+        allowed: true,
+        reason: "granted",
+        latency_us: 3,
+        token_id: Some("alicetok01"),
+        issuer: None,
+        checks: None,
+        dry_run: false,
+    };
+    let mut group = c.benchmark_group("audit");
+    group.bench_function("record", |b| b.iter(|| log.record(black_box(&record))));
+    group.finish();
+    if let Some(per_record) = allocations_per_call(10_000, || log.record(black_box(&record))) {
+        eprintln!("allocations per audit record (request thread): {per_record:.3}");
+    }
+    log.close();
+    eprintln!(
+        "audit/record: {} records written, {} dropped",
+        log.written(),
+        log.dropped()
     );
 }
 

@@ -38,6 +38,10 @@ fn denial(resp: &CheckResponse) -> (i32, i32, String) {
     let body: serde_json::Value = serde_json::from_str(&denied.body).unwrap();
     assert!(body["decisionId"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(
+        body["reason"].as_str().is_some_and(|s| !s.is_empty()),
+        "no reason code: {body}"
+    );
+    assert!(
         !denied.body.contains("Secret0"),
         "body leaks a secret: {}",
         denied.body

@@ -259,6 +259,13 @@ async fn every_bad_token_is_a_401_with_its_code() {
                 !challenge.contains(&token[..20.min(token.len())]),
                 "{code}: token in the challenge"
             );
+            // ... and names the reason code, in the body and in error_description
+            assert!(
+                challenge.ends_with(&format!(" ({code})\"")),
+                "{code}: {challenge}"
+            );
+            let body: Value = serde_json::from_str(&denied.body).unwrap();
+            assert_eq!(body["reason"], code);
         }
     }
     // an API key refused keeps the ApiKey challenge

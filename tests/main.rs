@@ -18,6 +18,7 @@ mod control_plane;
 mod control_plane_limits;
 mod control_plane_metrics;
 mod credential_binding;
+mod denial_reasons;
 mod deploy_control_plane_tls;
 mod deploy_manifests;
 mod envoy_bad_input;

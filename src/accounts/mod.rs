@@ -78,6 +78,16 @@ impl Accounts {
         }
     }
 
+    /// Whether `account` is known not to exist here, as opposed to not loaded (yet) or unreachable:
+    /// with files, at least one account is published and this one is not; with a control plane,
+    /// it answered NOT_FOUND for it a moment ago (the negative cache). No I/O.
+    pub fn is_unknown(&self, account: &str) -> bool {
+        match self {
+            Self::Files(files) => files.is_ready() && files.account(account).is_none(),
+            Self::Remote(remote) => remote.is_unknown(account),
+        }
+    }
+
     /// Whether requests can be decided: with files, at least one account is published; with a
     /// control plane, every preloaded account is.
     pub fn is_ready(&self) -> bool {

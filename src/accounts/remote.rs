@@ -293,6 +293,11 @@ impl ControlPlaneSource {
         self.slot(account)?.shared.account.load_full()
     }
 
+    /// Whether the control plane answered NOT_FOUND for `account` within the last `unknown_ttl`.
+    pub fn is_unknown(&self, account: &str) -> bool {
+        self.unknown.contains_key(account)
+    }
+
     /// Loads `account` if it is not loaded yet, waiting up to the load timeout; concurrent callers
     /// share one fetch. Returns whether the account is available.
     pub async fn load_account(&self, account: &str) -> bool {

@@ -27,25 +27,29 @@ impl LineSink for GatedSink {
     }
 }
 
-pub(crate) fn sample(n: usize) -> AuditRecord {
+const IDS: [&str; 12] = [
+    "d-0", "d-1", "d-2", "d-3", "d-4", "d-5", "d-6", "d-7", "d-8", "d-9", "d-10", "d-99",
+];
+
+pub(crate) fn sample(n: usize) -> AuditRecord<'static> {
     AuditRecord {
         time: SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
-        decision_id: format!("d-{n}"),
-        request_id: Some("req-1".to_owned()),
+        decision_id: IDS[n.min(11)],
+        request_id: Some("req-1"),
         frontend: "grpc",
-        method: "GET".to_owned(),
-        path: path_only("/ng/api/pipelines/p1?accountIdentifier=acme&token=s3cret").to_owned(),
-        account: Some("acme".to_owned()),
-        principal: Some("USER:alice".to_owned()),
-        permission: Some("core_pipeline_view".to_owned()),
-        org: Some("default".to_owned()),
+        method: "GET",
+        path: path_only("/ng/api/pipelines/p1?accountIdentifier=acme&token=s3cret"),
+        account: Some("acme"),
+        principal: Some("USER:alice"),
+        permission: Some("core_pipeline_view"),
+        org: Some("default"),
         project: None,
-        resource_type: Some("PIPELINE".to_owned()),
-        resource_id: Some("p1".to_owned()),
+        resource_type: Some("PIPELINE"),
+        resource_id: Some("p1"),
         allowed: true,
         reason: "granted",
         latency_us: 12,
-        token_id: Some("alicetok01".to_owned()),
+        token_id: Some("alicetok01"),
         issuer: None,
         checks: None,
         dry_run: false,
@@ -62,7 +66,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     };
     let log = AuditLog::with_sink(Box::new(sink), 4).unwrap();
     // the writer takes the first record and blocks in the sink; 4 more fill the queue
-    log.record(sample(0));
+    log.record(&sample(0));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while log.queue_depth() != 0 {
         assert!(
@@ -72,7 +76,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         std::thread::sleep(Duration::from_millis(5));
     }
     for n in 1..=10 {
-        log.record(sample(n));
+        log.record(&sample(n));
     }
     assert_eq!(log.queue_depth(), 4);
     assert_eq!(log.dropped(), 6);
@@ -92,7 +96,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         .collect();
     assert_eq!(ids, ["d-0", "d-1", "d-2", "d-3", "d-4"]);
     // after close, records are dropped and counted, never written or waited for
-    log.record(sample(99));
+    log.record(&sample(99));
     assert_eq!(log.dropped(), 7);
 }
 
@@ -109,7 +113,7 @@ fn a_record_is_one_json_line_with_every_field() {
         16,
     )
     .unwrap();
-    log.record(sample(7));
+    log.record(&sample(7));
     log.close();
     let lines = log_lines.lock().unwrap();
     assert_eq!(lines.len(), 1);
@@ -123,6 +127,10 @@ fn a_record_is_one_json_line_with_every_field() {
     assert_eq!(value["dry_run"], false);
     assert!(value.get("checks").is_none());
     assert!(!lines[0].contains("s3cret"));
+    assert_eq!(value["decision_id"], "d-7");
+    assert_eq!(value["project"], serde_json::Value::Null);
+    assert_eq!(value["latency_us"], 12);
+    assert_eq!(value["reason"], "granted");
 }
 
 #[test]
@@ -137,7 +145,7 @@ fn paths_lose_their_query_and_fragment() {
 fn an_off_log_takes_nothing() {
     let log = AuditLog::off();
     assert!(!log.is_on());
-    log.record(sample(1));
+    log.record(&sample(1));
     assert_eq!((log.dropped(), log.written()), (0, 0));
     log.close();
 }

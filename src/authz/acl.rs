@@ -246,9 +246,7 @@ impl Authorizer {
         let account = self
             .accounts()
             .account(account_id)
-            .ok_or_else(|| Denial::SnapshotUnavailable {
-                account: account_id.to_owned(),
-            })?;
+            .ok_or_else(|| self.missing_account(account_id))?;
         let (id, _) = credentials.holder(&account, &credential, now)?;
         let token_id = match &credential {
             Credential::ApiKey(token) => Some(token.id),

@@ -195,10 +195,7 @@ impl Authorizer {
             facts.account = Some(account_id.to_owned());
         }
         let Some(account) = self.accounts.account(account_id) else {
-            return Denial::SnapshotUnavailable {
-                account: account_id.to_owned(),
-            }
-            .into();
+            return self.missing_account(account_id).into();
         };
         let (principal_id, token_permissions) = match self.credentials.holder(&account, credential, now) {
             Ok(holder) => holder,
@@ -226,9 +223,11 @@ impl Authorizer {
             };
         };
         let catalog = account.catalog();
+        // the route table's permissions are checked against the catalog when it loads: an unknown
+        // one here is the proxy's (`context_extensions.permission`), an operator's error
         let Some(permission_id) = catalog.permission_id(permission) else {
-            return Denial::InvalidRequest {
-                reason: "unknown_permission",
+            return Denial::OperatorError {
+                reason: verdict::OPERATOR_PERMISSION_UNKNOWN,
             }
             .into();
         };
@@ -237,8 +236,8 @@ impl Authorizer {
             None => catalog.permission(permission_id).map(|p| p.resource_type),
         };
         let Some(type_id) = type_id else {
-            return Denial::InvalidRequest {
-                reason: "unknown_resource_type",
+            return Denial::OperatorError {
+                reason: verdict::OPERATOR_RESOURCE_TYPE_UNKNOWN,
             }
             .into();
         };
@@ -283,6 +282,20 @@ impl Authorizer {
             }
         } else {
             failed(decision.reason.code())
+        }
+    }
+
+    /// The denial for an account that is not published: unknown to this sidecar (no snapshot names
+    /// it, or the control plane said it has none), or not loaded (yet, or unreachable).
+    pub(crate) fn missing_account(&self, account: &str) -> Denial {
+        if self.accounts.is_unknown(account) {
+            Denial::AccountUnknown {
+                account: account.to_owned(),
+            }
+        } else {
+            Denial::SnapshotUnavailable {
+                account: account.to_owned(),
+            }
         }
     }
 

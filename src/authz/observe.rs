@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::audit::{AuditLog, AuditRecord, path_only};
+use crate::audit::{AuditLog, AuditRecord, may_warn, path_only};
 use crate::authz::request::Request;
 use crate::authz::verdict::{Denial, Outcome, Verdict};
 use crate::telemetry::metrics::Metrics;
@@ -22,6 +22,8 @@ pub struct Observer {
     dry_run: bool,
     id_prefix: u32,
     id_counter: AtomicU64,
+    /// When an operator error was last logged (Unix seconds), to rate-limit the log.
+    last_operator_error: AtomicU64,
 }
 
 impl Default for Observer {
@@ -39,6 +41,7 @@ impl Observer {
             dry_run: false,
             id_prefix: rand::random(),
             id_counter: AtomicU64::new(0),
+            last_operator_error: AtomicU64::new(0),
         }
     }
 
@@ -95,32 +98,51 @@ impl Observer {
         span.record("result", if allowed { "allow" } else { "deny" });
         span.record("reason", reason);
         tracing::debug!(decision_id, allowed, reason, "decision");
+        if let Outcome::Deny(Denial::OperatorError { .. }) = outcome
+            && may_warn(&self.last_operator_error)
+        {
+            // the permission comes from the proxy's configuration, not from the client
+            tracing::error!(
+                code = reason,
+                decision_id,
+                permission = request.permission_override.unwrap_or_default(),
+                method = request.method,
+                path = path_only(request.path),
+                "a permission or resource type of the proxy's configuration (context_extensions.permission) \
+                 or the route table is not in the catalog: every such request is answered 500"
+            );
+        }
         if self.audit.is_on() {
-            self.audit.record(self.record(request, verdict, latency));
+            self.audit.record(&self.record(request, verdict, latency));
         }
     }
 
-    fn record(&self, request: &Request<'_>, verdict: &Verdict, latency: Duration) -> AuditRecord {
-        let facts = verdict.facts.clone();
+    fn record<'v>(
+        &self,
+        request: &'v Request<'_>,
+        verdict: &'v Verdict,
+        latency: Duration,
+    ) -> AuditRecord<'v> {
+        let facts = &verdict.facts;
         let mut record = AuditRecord {
             time: SystemTime::now(),
-            decision_id: verdict.decision_id.clone(),
-            request_id: request.request_id.map(str::to_owned),
+            decision_id: &verdict.decision_id,
+            request_id: request.request_id,
             frontend: request.frontend,
-            method: request.method.to_owned(),
-            path: path_only(request.path).to_owned(),
-            account: facts.account,
-            principal: facts.principal,
-            permission: facts.permission,
-            org: facts.org,
-            project: facts.project,
-            resource_type: facts.resource_type,
-            resource_id: facts.resource_id,
+            method: request.method,
+            path: path_only(request.path),
+            account: facts.account.as_deref(),
+            principal: facts.principal.as_deref(),
+            permission: facts.permission.as_deref(),
+            org: facts.org.as_deref(),
+            project: facts.project.as_deref(),
+            resource_type: facts.resource_type.as_deref(),
+            resource_id: facts.resource_id.as_deref(),
             allowed: false,
             reason: verdict.outcome.reason(),
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-            token_id: facts.token_id,
-            issuer: facts.issuer,
+            token_id: facts.token_id.as_deref(),
+            issuer: facts.issuer.as_deref(),
             checks: facts.checks,
             dry_run: self.dry_run,
         };
@@ -132,23 +154,17 @@ impl Observer {
                 ..
             } => {
                 record.allowed = true;
-                if principal.is_some() {
-                    record.principal.clone_from(principal);
-                }
-                if account.is_some() {
-                    record.account.clone_from(account);
-                }
-                if permission.is_some() {
-                    record.permission.clone_from(permission);
-                }
+                record.principal = principal.as_deref().or(record.principal);
+                record.account = account.as_deref().or(record.account);
+                record.permission = permission.as_deref().or(record.permission);
             }
             Outcome::Deny(Denial::AccessDenied { check, .. }) => {
-                record.account = Some(check.account.clone());
-                record.permission = Some(check.permission.clone());
-                record.org.clone_from(&check.org);
-                record.project.clone_from(&check.project);
-                record.resource_type = Some(check.resource_type.clone());
-                record.resource_id.clone_from(&check.resource_id);
+                record.account = Some(&check.account);
+                record.permission = Some(&check.permission);
+                record.org = check.org.as_deref();
+                record.project = check.project.as_deref();
+                record.resource_type = Some(&check.resource_type);
+                record.resource_id = check.resource_id.as_deref();
             }
             Outcome::Deny(_) => {}
         }

@@ -10,6 +10,13 @@ use crate::route::RouteDecision;
 /// The reason code of the allow a dry-run server answers in place of a denial.
 pub const DRY_RUN_REASON: &str = "dry_run";
 
+/// The reason code of a request for an account this sidecar has no snapshot of.
+pub const ACCOUNT_UNKNOWN_REASON: &str = "account_unknown";
+/// The reason code of a permission (Envoy's `context_extensions.permission`) the catalog lacks.
+pub const OPERATOR_PERMISSION_UNKNOWN: &str = "operator_permission_unknown";
+/// The reason code of a route's resource type the catalog lacks.
+pub const OPERATOR_RESOURCE_TYPE_UNKNOWN: &str = "operator_resource_type_unknown";
+
 /// The check that failed, named for the Harness-shaped denial body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedCheck {
@@ -25,6 +32,18 @@ pub struct FailedCheck {
     pub resource_type: String,
     /// The resource identifier, if any.
     pub resource_id: Option<String>,
+}
+
+impl FailedCheck {
+    /// The length of its text, to size a body that holds it.
+    pub fn text_len(&self) -> usize {
+        self.permission.len()
+            + self.account.len()
+            + self.org.as_ref().map_or(0, String::len)
+            + self.project.as_ref().map_or(0, String::len)
+            + self.resource_type.len()
+            + self.resource_id.as_ref().map_or(0, String::len)
+    }
 }
 
 /// Why a request is denied.
@@ -52,11 +71,26 @@ pub enum Denial {
         /// The stable reason code.
         reason: &'static str,
     },
-    /// The account's snapshot is not loaded (503 `SNAPSHOT_UNAVAILABLE`); the async check loads it
-    /// and decides once more.
+    /// The account's snapshot is not loaded (503 `SNAPSHOT_UNAVAILABLE`, reason
+    /// `snapshot_unavailable`): not yet, or the control plane cannot be reached; the async check
+    /// loads it and decides once more.
     SnapshotUnavailable {
         /// The account that was wanted.
         account: String,
+    },
+    /// The account is unknown to this sidecar (503 `SNAPSHOT_UNAVAILABLE`, reason
+    /// `account_unknown`): no snapshot file names it, or the control plane answered that it has
+    /// no such account. Not an outage: a wrong account identifier or a missing snapshot.
+    AccountUnknown {
+        /// The account that was wanted.
+        account: String,
+    },
+    /// The proxy's or the route table's configuration names something the catalog does not have
+    /// (500 `CONFIGURATION_ERROR`): an operator's error, never the client's; `reason` is
+    /// `operator_permission_unknown` or `operator_resource_type_unknown`.
+    OperatorError {
+        /// The stable reason code.
+        reason: &'static str,
     },
     /// The API token is valid but its permission subset does not cover the request: a route that
     /// needs only authentication, which a subset token is not given (403 `NG_ACCESS_DENIED`).
@@ -80,9 +114,11 @@ impl Denial {
             Self::MissingCredentials => "missing_credentials",
             Self::InvalidCredentials { reason }
             | Self::AccessDenied { reason, .. }
-            | Self::InvalidRequest { reason } => reason,
+            | Self::InvalidRequest { reason }
+            | Self::OperatorError { reason } => reason,
             Self::NoRoute => "no_route",
             Self::SnapshotUnavailable { .. } => "snapshot_unavailable",
+            Self::AccountUnknown { .. } => ACCOUNT_UNKNOWN_REASON,
             Self::TokenRestricted => "token_subset_excludes_route",
             Self::VerificationBusy => "verification_busy",
             Self::UnknownSigningKey { .. } => "jwt_unknown_key",

@@ -11,7 +11,9 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
 
-use crate::authz::render::{HEADER_PREFIX, denial_response, identity_headers};
+use crate::authz::render::{
+    ACCOUNT_HEADER, DECISION_ID_HEADER, HEADER_PREFIX, PRINCIPAL_HEADER, denial_response,
+};
 use crate::authz::{Denial, Outcome, Verdict};
 
 /// gRPC status codes used in `CheckResponse.status`.
@@ -19,6 +21,7 @@ mod code {
     pub const OK: i32 = 0;
     pub const INVALID_ARGUMENT: i32 = 3;
     pub const PERMISSION_DENIED: i32 = 7;
+    pub const INTERNAL: i32 = 13;
     pub const UNAVAILABLE: i32 = 14;
     pub const UNAUTHENTICATED: i32 = 16;
 }
@@ -63,23 +66,28 @@ pub fn to_response(
     match outcome {
         Outcome::Allow {
             principal,
+            account,
             permission,
             ..
         } => {
             let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd;
-            let set = identity_headers(outcome, decision_id);
+            let set = [
+                principal.as_deref().map(|p| (PRINCIPAL_HEADER, p)),
+                account.as_deref().map(|a| (ACCOUNT_HEADER, a)),
+                Some((DECISION_ID_HEADER, decision_id)),
+            ];
             let headers = set
                 .iter()
+                .flatten()
                 .map(|(name, value)| header(name, value, overwrite))
                 .collect();
             let mut headers_to_remove: Vec<String> = incoming
                 .keys()
-                .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
-                .filter(|k| !set.iter().any(|(s, _)| k.eq_ignore_ascii_case(s)))
+                .filter(|k| is_forged(k) && !set.iter().flatten().any(|(s, _)| k.eq_ignore_ascii_case(s)))
                 .cloned()
                 .collect();
             headers_to_remove.sort();
-            let mut fields = HashMap::new();
+            let mut fields = HashMap::with_capacity(3);
             fields.insert("decision_id".to_owned(), string_value(decision_id));
             if let Some(principal) = principal {
                 fields.insert("principal".to_owned(), string_value(principal));
@@ -101,6 +109,12 @@ pub fn to_response(
     }
 }
 
+/// Whether `name` is one of scopegate's headers (`x-scopegate-*`, any case), without allocating.
+fn is_forged(name: &str) -> bool {
+    name.len() >= HEADER_PREFIX.len()
+        && name.as_bytes()[..HEADER_PREFIX.len()].eq_ignore_ascii_case(HEADER_PREFIX.as_bytes())
+}
+
 fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
     let rendered = denial_response(denial, decision_id);
     let grpc = match denial {
@@ -109,15 +123,19 @@ fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
         }
         Denial::AccessDenied { .. } | Denial::NoRoute | Denial::TokenRestricted => code::PERMISSION_DENIED,
         Denial::InvalidRequest { .. } => code::INVALID_ARGUMENT,
-        Denial::SnapshotUnavailable { .. } | Denial::VerificationBusy => code::UNAVAILABLE,
+        Denial::SnapshotUnavailable { .. } | Denial::AccountUnknown { .. } | Denial::VerificationBusy => {
+            code::UNAVAILABLE
+        }
+        Denial::OperatorError { .. } => code::INTERNAL,
     };
     let add = HeaderAppendAction::OverwriteIfExistsOrAdd;
-    let mut headers = vec![header("content-type", "application/json", add)];
+    let mut headers = Vec::with_capacity(2);
+    headers.push(header("content-type", "application/json", add));
     if let Some(value) = rendered.www_authenticate() {
         headers.push(header("www-authenticate", value, add));
     }
     // for Envoy's access log only (never sent to the client): why, as a stable code
-    let mut fields = HashMap::new();
+    let mut fields = HashMap::with_capacity(2);
     fields.insert("decision_id".to_owned(), string_value(decision_id));
     fields.insert("reason".to_owned(), string_value(denial.reason()));
     CheckResponse {

@@ -127,6 +127,10 @@ pub fn expect_denial(reply: &Reply, status: u16, code: &str) -> serde_json::Valu
     assert_eq!(body["code"], code, "{body}");
     assert!(body["decisionId"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(
+        body["reason"].as_str().is_some_and(|s| !s.is_empty()),
+        "no reason code: {body}"
+    );
+    assert!(
         !reply.body.contains("Secret0"),
         "body leaks a secret: {}",
         reply.body

@@ -13,6 +13,7 @@
 //! [`SlowChecks`] bcrypt checks run at once; beyond that a check answers [`SecretCheck::Busy`]
 //! (503) instead of queueing CPU work an attacker chose.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -65,7 +66,8 @@ pub struct Checked {
 
 /// Verified API tokens, recently refused bcrypt secrets, and the slow-check bound.
 pub struct VerifiedTokens {
-    verified: moka::sync::Cache<[u8; 32], VerifiedToken>,
+    /// Entries are shared (`Arc`), so a hit clones a pointer, not the entry's strings.
+    verified: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
     refused: moka::sync::Cache<[u8; 32], SecretHash>,
     slow: SlowChecks,
     bcrypt_runs: AtomicU64,
@@ -155,7 +157,7 @@ impl VerifiedTokens {
                 token_id: token_id.into(),
                 secret_hash: stored.clone(),
             };
-            self.verified.insert(key, entry);
+            self.verified.insert(key, Arc::new(entry));
             miss(SecretCheck::Valid)
         } else {
             if slow {
