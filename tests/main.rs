@@ -31,6 +31,7 @@ mod kustomize_build;
 mod logs;
 mod metrics;
 mod nginx_e2e;
+mod official_client;
 mod otlp;
 mod sighup;
 mod tls;
