@@ -33,5 +33,6 @@ mod metrics;
 mod nginx_e2e;
 mod official_client;
 mod otlp;
+mod reflection;
 mod sighup;
 mod tls;

@@ -6,6 +6,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod check;
 pub mod control_plane;
+pub mod protoset;
 pub mod serve;
 pub mod token;
 pub mod validate;
@@ -51,7 +52,7 @@ pub enum Command {
     #[command(subcommand)]
     #[command(after_help = "Example:\n  scopegate token new --account acme --type pat")]
     Token(token::TokenCommand),
-    /// Run the sidecar: Envoy ext_authz gRPC and gRPC health.
+    /// Run the sidecar: Envoy ext_authz gRPC, gRPC health and server reflection.
     #[command(
         after_help = "Examples:\n  scopegate serve                                  # the embedded demo on 127.0.0.1:9191\n  \
         scopegate serve --config deploy/examples/config.yaml\n  \
@@ -63,6 +64,12 @@ pub enum Command {
         after_help = "Example:\n  scopegate control-plane --source deploy/examples/snapshots --listen 127.0.0.1:9300"
     )]
     ControlPlane(control_plane::ControlPlaneArgs),
+    /// Write the gRPC descriptor set (binary) of the served services, for `ghz --protoset`.
+    #[command(
+        after_help = "Examples:\n  scopegate protoset --output scopegate.protoset\n  \
+        ghz --protoset scopegate.protoset --call envoy.service.auth.v3.Authorization.Check ..."
+    )]
+    Protoset(protoset::ProtosetArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(after_help = "Example:\n  scopegate completions bash > /etc/bash_completion.d/scopegate")]
     Completions {
@@ -98,6 +105,7 @@ pub fn run() -> ExitCode {
         Command::Token(command) => token::run(&command),
         Command::Serve(args) => serve::run(&args),
         Command::ControlPlane(args) => control_plane::run(&args),
+        Command::Protoset(args) => protoset::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "scopegate", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
