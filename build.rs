@@ -7,6 +7,12 @@
 //!   client and server), included by `crate::proto`, with the snapshot messages taken from
 //!   `rbac::model` through `extern_path`.
 //!
+//! A third compile writes `$OUT_DIR/scopegate.protoset`: the encoded `FileDescriptorSet` of every
+//! service scopegate serves (Envoy's `envoy.service.auth.v3.Authorization`, `grpc.health.v1.Health`,
+//! scopegate's own `scopegate.v1.SnapshotService`) with every file they import, the Envoy and
+//! health protos from `proto/vendor/` (see its README). `crate::proto::FILE_DESCRIPTOR_SET` embeds
+//! it for gRPC server reflection and `scopegate protoset`.
+//!
 //! It also records the git commit built (`SCOPEGATE_GIT_COMMIT`, `unknown` outside a checkout) for
 //! `scopegate --version`.
 
@@ -24,6 +30,23 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
 /// The proto files: the snapshot schema, then the control plane's service.
 const SNAPSHOT_PROTO: &str = "proto/scopegate/v1/snapshot.proto";
 const CONTROL_PLANE_PROTO: &str = "proto/scopegate/v1/control_plane.proto";
+
+/// The services served, as import paths under `proto/` or `proto/vendor/`.
+const SERVED_PROTOS: &[&str] = &[
+    "envoy/service/auth/v3/external_auth.proto",
+    "grpc/health/v1/health.proto",
+    "scopegate/v1/control_plane.proto",
+];
+
+/// Writes `$OUT_DIR/scopegate.protoset` (imports included, source info left out).
+fn write_protoset() -> Result<(), Box<dyn Error>> {
+    let mut compiler = protox::Compiler::new(["proto", "proto/vendor"])?;
+    compiler.include_imports(true).include_source_info(false);
+    compiler.open_files(SERVED_PROTOS)?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("scopegate.protoset");
+    std::fs::write(out, compiler.encode_file_descriptor_set())?;
+    Ok(())
+}
 
 /// Sets `SCOPEGATE_GIT_COMMIT` to the checkout's commit and reruns when HEAD moves. Only files that
 /// exist are watched (a missing one would rerun the script on every build).
@@ -87,5 +110,5 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     builder.compile_fds(descriptors)?;
-    Ok(())
+    write_protoset()
 }

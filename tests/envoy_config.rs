@@ -25,7 +25,7 @@ fn host_platform() -> String {
 /// The `proto/` folder of the envoy-types crate this build uses, found through `cargo metadata`.
 /// Offline and filtered to this platform: a build downloads only the packages its platform needs, so
 /// an unfiltered listing would ask for Windows-only crates the machine never fetched.
-fn envoy_protos() -> PathBuf {
+pub(crate) fn envoy_protos() -> PathBuf {
     let host = host_platform();
     let output = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--offline"])

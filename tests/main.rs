@@ -33,6 +33,8 @@ mod kustomize_build;
 mod logs;
 mod metrics;
 mod nginx_e2e;
+mod official_client;
 mod otlp;
+mod reflection;
 mod sighup;
 mod tls;

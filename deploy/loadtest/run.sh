@@ -10,8 +10,8 @@
 # script first sends the same body once with curl and checks that the sidecar's answer is an allow
 # (the CheckResponse carries "USER:alice" and no "NG_ACCESS_DENIED"), before and after the load.
 #
-# ghz.json + checks.json are the equivalent ghz setup (mixed allows and denials); ghz needs the
-# Envoy protos as a protoset (`ext_authz.protoset`; the server has no reflection).
+# ghz.json + checks.json are the equivalent ghz setup (mixed allows and denials), and README.md
+# beside this script has the ghz (server reflection or `scopegate protoset`), h2load and oha recipes.
 set -euo pipefail
 
 N=${N:-200000}

@@ -6,6 +6,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod check;
 pub mod control_plane;
+pub mod protoset;
 pub mod routes;
 pub mod serve;
 pub mod token;
@@ -60,7 +61,7 @@ pub enum Command {
         --header harness-account:acme"
     )]
     Routes(routes::RoutesCommand),
-    /// Run the sidecar: Envoy ext_authz gRPC and gRPC health.
+    /// Run the sidecar: Envoy ext_authz gRPC, gRPC health and server reflection.
     #[command(
         after_help = "Examples:\n  scopegate serve                                  # the embedded demo on 127.0.0.1:9191\n  \
         scopegate serve --config deploy/examples/config.yaml\n  \
@@ -72,6 +73,12 @@ pub enum Command {
         after_help = "Example:\n  scopegate control-plane --source deploy/examples/snapshots --listen 127.0.0.1:9300"
     )]
     ControlPlane(control_plane::ControlPlaneArgs),
+    /// Write the gRPC descriptor set (binary) of the served services, for `ghz --protoset`.
+    #[command(
+        after_help = "Examples:\n  scopegate protoset --output scopegate.protoset\n  \
+        ghz --protoset scopegate.protoset --call envoy.service.auth.v3.Authorization.Check ..."
+    )]
+    Protoset(protoset::ProtosetArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(after_help = "Example:\n  scopegate completions bash > /etc/bash_completion.d/scopegate")]
     Completions {
@@ -108,6 +115,7 @@ pub fn run() -> ExitCode {
         Command::Routes(command) => routes::run(&command),
         Command::Serve(args) => serve::run(&args),
         Command::ControlPlane(args) => control_plane::run(&args),
+        Command::Protoset(args) => protoset::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "scopegate", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// `listen.grpc`, else `127.0.0.1:9191`.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Leave gRPC server reflection off the ext_authz listener (as `listen.grpc_reflection:
+    /// false`); by default `grpcurl` and `ghz` can list and describe its services.
+    #[arg(long)]
+    pub no_grpc_reflection: bool,
     /// The HTTP listen address (HTTP-mode authz for nginx/Traefik/Envoy HTTP; `/authz/api/acl`
     /// under nginx/Traefik); default: the configuration's `listen.http`, else none.
     #[arg(long, value_name = "ADDR")]
@@ -91,6 +95,7 @@ impl ServeArgs {
     fn overrides(&self) -> Overrides {
         Overrides {
             grpc: self.listen.clone(),
+            no_grpc_reflection: self.no_grpc_reflection,
             http: self.http_listen.clone(),
             http_source: self.http_source.clone(),
             admin: self.admin_listen.clone(),
@@ -182,8 +187,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
     }
     let tls = load_tls(&config)?;
     let state = Arc::new(state);
+    let grpc_options = crate::server::GrpcOptions {
+        reflection: config.listen.grpc_reflection,
+    };
     let served = runtime.block_on(crate::server::run_with_limits(
-        &listen,
+        (&listen, grpc_options),
         http_listen.as_deref().map(|addr| (addr, http_options)),
         admin_listen.as_deref(),
         tls,

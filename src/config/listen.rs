@@ -1,4 +1,5 @@
-//! The `listen` section of the configuration: the gRPC, HTTP and admin listen addresses, which
+//! The `listen` section of the configuration: the gRPC, HTTP and admin listen addresses, gRPC
+//! server reflection on or off, which
 //! proxy's report of the original request the HTTP listener trusts, and `listen.connections`: how
 //! long a client may take to send its first bytes and headers, how long an idle connection stays
 //! open, and how many connections each listener holds at once (the same limits on every listener,
@@ -28,6 +29,9 @@ pub const DEFAULT_ADMIN_PORT: u16 = 9193;
 pub struct Listen {
     /// Envoy ext_authz gRPC (and gRPC health); default: `127.0.0.1:9191`.
     pub grpc: String,
+    /// gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) on the gRPC listener, so
+    /// `grpcurl` and `ghz` need no `.proto` files; default: `true`.
+    pub grpc_reflection: bool,
     /// HTTP-mode authz (every path is a request to authorize; plus `/authz/api/acl` when
     /// `http_source` is `nginx` or `traefik`); default: none (no HTTP listener).
     pub http: Option<String>,
@@ -51,6 +55,7 @@ impl Default for Listen {
     fn default() -> Self {
         Self {
             grpc: format!("127.0.0.1:{DEFAULT_GRPC_PORT}"),
+            grpc_reflection: true,
             http: None,
             http_source: "envoy".to_owned(),
             http_path_prefix: None,

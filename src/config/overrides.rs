@@ -11,6 +11,8 @@ use super::{Config, ConfigError, ControlPlane, Mode, Parsed, Tls};
 pub struct Overrides {
     /// `--listen`: `listen.grpc`.
     pub grpc: Option<String>,
+    /// `--no-grpc-reflection`: `listen.grpc_reflection: false`.
+    pub no_grpc_reflection: bool,
     /// `--http-listen`: `listen.http`.
     pub http: Option<String>,
     /// `--http-source`: `listen.http_source`.
@@ -52,6 +54,9 @@ impl Config {
             }
         };
         set(&overrides.grpc, &mut self.listen.grpc);
+        if overrides.no_grpc_reflection {
+            self.listen.grpc_reflection = false;
+        }
         set(&overrides.http_source, &mut self.listen.http_source);
         if overrides.http.is_some() {
             self.listen.http.clone_from(&overrides.http);
@@ -133,10 +138,13 @@ mod tests {
             http_source: Some("nginx".to_owned()),
             control_plane: Some("https://cp:9300".to_owned()),
             control_plane_insecure: true,
+            no_grpc_reflection: true,
             ..Overrides::default()
         };
+        assert!(config.listen.grpc_reflection, "on by default");
         config.merge_overrides(&flags).unwrap();
         assert_eq!(config.listen.grpc, "127.0.0.1:9");
+        assert!(!config.listen.grpc_reflection);
         assert_eq!(config.listen.http.as_deref(), Some("127.0.0.1:8"));
         assert_eq!(config.listen.http_source, "nginx");
         assert_eq!(config.listen.admin.as_deref(), Some("127.0.0.1:3"));

@@ -1,5 +1,6 @@
 //! The process lifecycle of `scopegate serve`, knowing no policy: bind the listeners, serve the
-//! Envoy ext_authz gRPC service with gRPC health ([`health`]) and, when configured, the HTTP and
+//! Envoy ext_authz gRPC service with gRPC health ([`health`]) and server reflection
+//! ([`reflection`], unless [`GrpcOptions::reflection`] is off) and, when configured, the HTTP and
 //! admin listeners of [`crate::http`] over one shared [`Authorizer`]; run the reload loop
 //! ([`reload`]); on the shutdown signal ([`shutdown`]) stop accepting and drain every listener
 //! together.
@@ -15,6 +16,7 @@ use crate::http::HttpOptions;
 use crate::tls::{ConnectionLimits, Listener, Protocols, ServerTls};
 
 pub mod health;
+pub mod reflection;
 pub mod reload;
 pub mod shutdown;
 
@@ -38,16 +40,44 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Http(std::io::Error),
+    /// The embedded descriptor set could not be served (a build fault).
+    #[error("grpc reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// Serves ext_authz and gRPC health on `listener` (a `TcpListener`, or a TLS [`Listener`]) until
-/// `shutdown` completes, then drains in-flight checks. Runs the reload loop ([`reload`]) while
-/// serving.
+/// What the ext_authz gRPC listener serves beside `Check` and health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcOptions {
+    /// gRPC server reflection, v1 and v1alpha (`listen.grpc_reflection`); default: on.
+    pub reflection: bool,
+}
+
+impl Default for GrpcOptions {
+    fn default() -> Self {
+        Self { reflection: true }
+    }
+}
+
+/// Serves ext_authz, gRPC health and server reflection on `listener` (a `TcpListener`, or a TLS
+/// [`Listener`]) until `shutdown` completes, then drains in-flight checks. Runs the reload loop
+/// ([`reload`]) while serving.
 pub async fn run_on(
     listener: impl Into<Listener>,
     authorizer: Arc<Authorizer>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    run_grpc(listener, GrpcOptions::default(), authorizer, shutdown).await
+}
+
+/// [`run_on`] with `options` (reflection on or off).
+pub async fn run_grpc(
+    listener: impl Into<Listener>,
+    options: GrpcOptions,
+    authorizer: Arc<Authorizer>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let reflection = options.reflection.then(reflection::services).transpose()?;
+    let (v1, v1alpha) = reflection.unzip();
     let (reporter, health) = tonic_health::server::health_reporter();
     let background = authorizer.start().await;
     set_health(&reporter, authorizer.is_ready()).await;
@@ -55,6 +85,8 @@ pub async fn run_on(
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(AuthorizationServer::new(AuthzService::new(authorizer)))
+        .add_optional_service(v1)
+        .add_optional_service(v1alpha)
         .serve_with_incoming_shutdown(listener.into(), shutdown)
         .await;
     reloader.abort();
@@ -85,12 +117,30 @@ pub async fn run_listeners(
     authorizer: Arc<Authorizer>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let grpc = (grpc, GrpcOptions::default());
+    run_listeners_with(grpc, http, admin, authorizer, shutdown).await
+}
+
+/// [`run_listeners`], the gRPC listener served with its [`GrpcOptions`].
+pub async fn run_listeners_with(
+    (grpc, grpc_options): (impl Into<Listener>, GrpcOptions),
+    http: Option<(impl Into<Listener>, HttpOptions)>,
+    admin: Option<impl Into<Listener>>,
+    authorizer: Arc<Authorizer>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let grpc = async {
-        let result = run_on(grpc, Arc::clone(&authorizer), signal(stopped.clone())).await;
+        let result = run_grpc(
+            grpc,
+            grpc_options,
+            Arc::clone(&authorizer),
+            signal(stopped.clone()),
+        )
+        .await;
         stop.send_replace(true);
         result
     };
@@ -140,7 +190,7 @@ pub async fn run_with(
     authorizer: Arc<Authorizer>,
 ) -> Result<(), ServeError> {
     run_with_limits(
-        grpc_addr,
+        (grpc_addr, GrpcOptions::default()),
         http,
         admin_addr,
         tls,
@@ -150,9 +200,10 @@ pub async fn run_with(
     .await
 }
 
-/// [`run_with`], every listener's connections held to `limits` (`listen.connections`).
+/// [`run_with`], every listener's connections held to `limits` (`listen.connections`), the gRPC
+/// listener served with its [`GrpcOptions`].
 pub async fn run_with_limits(
-    grpc_addr: &str,
+    (grpc_addr, grpc_options): (&str, GrpcOptions),
     http: Option<(&str, HttpOptions)>,
     admin_addr: Option<&str>,
     tls: Option<Arc<ServerTls>>,
@@ -161,7 +212,8 @@ pub async fn run_with_limits(
 ) -> Result<(), ServeError> {
     let grpc = Listener::with_limits(bind(grpc_addr).await?, tls.as_ref(), Protocols::Grpc, limits);
     let (local, tls_on) = (grpc.local_addr(), grpc.is_tls());
-    tracing::info!(%local, tls = tls_on, "scopegate ext_authz listening");
+    let reflection = grpc_options.reflection;
+    tracing::info!(%local, tls = tls_on, reflection, "scopegate ext_authz listening");
     let http = match http {
         Some((addr, options)) => {
             let listener = Listener::with_limits(bind(addr).await?, tls.as_ref(), Protocols::Http, limits);
@@ -181,7 +233,8 @@ pub async fn run_with_limits(
         None => None,
     };
     let reloader = tls.as_ref().map(ServerTls::spawn_reloader);
-    let result = run_listeners(grpc, http, admin, authorizer, shutdown_signal()).await;
+    let grpc = (grpc, grpc_options);
+    let result = run_listeners_with(grpc, http, admin, authorizer, shutdown_signal()).await;
     if let Some(reloader) = reloader {
         reloader.abort();
     }

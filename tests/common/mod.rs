@@ -18,7 +18,7 @@ use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request as AttrRequest};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use scopegate::authz::Authorizer;
-use scopegate::server::run_on;
+use scopegate::server::{GrpcOptions, run_grpc};
 use tokio::sync::oneshot;
 
 pub mod control_plane;
@@ -39,11 +39,21 @@ pub struct Server {
 impl Server {
     /// Starts the server on an ephemeral loopback port.
     pub async fn start(state: Arc<Authorizer>) -> Self {
+        Self::start_with(state, GrpcOptions::default()).await
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// [`Server::start`] with `options` (reflection on or off).
+    pub async fn start_with(state: Arc<Authorizer>, options: GrpcOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            run_on(listener, state, async {
+            run_grpc(listener, options, state, async {
                 let _ = rx.await;
             })
             .await
