@@ -13,7 +13,6 @@
 #[allow(dead_code)]
 #[path = "../tests/common/control_plane.rs"]
 mod cp;
-#[allow(dead_code)]
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 
@@ -36,7 +35,10 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 async fn store(url: &str) -> PgStore {
-    PgStore::new(connect(url, 16).await.unwrap(), Arc::new(Catalog::embedded().unwrap()))
+    PgStore::new(
+        connect(url, 16).await.unwrap(),
+        Arc::new(Catalog::embedded().unwrap()),
+    )
 }
 
 async fn put_demo(store: &PgStore, account: &str) {

@@ -14,6 +14,7 @@ use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use scopegate::control_plane::admin::replace_with;
 use scopegate::control_plane::changes::{AccountStore, ChangeError, ChangeSummary};
+use scopegate::control_plane::postgres::follower::Follower;
 use scopegate::control_plane::postgres::{PgStore, connect};
 use scopegate::proto::GetRequest;
 use scopegate::proto::snapshot_service_client::SnapshotServiceClient;
@@ -34,7 +35,10 @@ fn demo_snapshot(account: &str, revoked: bool) -> AccountSnapshot {
 }
 
 async fn put_demo(store: &PgStore, account: &str, revoked: bool) -> u64 {
-    let edit = replace_with(demo_snapshot(account, revoked), format!("demo, revoked: {revoked}"));
+    let edit = replace_with(
+        demo_snapshot(account, revoked),
+        format!("demo, revoked: {revoked}"),
+    );
     store.change(account, "test", true, edit).await.unwrap().after
 }
 
@@ -47,7 +51,12 @@ fn status(resp: &CheckResponse) -> i32 {
 }
 
 async fn check(client: &mut AuthorizationClient<Channel>, method: &str, path: &str, token: &str) -> i32 {
-    let req = request(method, path, &[("harness-account", "acme"), ("x-api-key", token)], None);
+    let req = request(
+        method,
+        path,
+        &[("harness-account", "acme"), ("x-api-key", token)],
+        None,
+    );
     status(&client.check(req).await.unwrap().into_inner())
 }
 
@@ -97,18 +106,30 @@ async fn a_change_bumps_the_revision_by_one_and_writes_one_change_log_row() {
         .await
         .unwrap();
     assert_eq!((committed.before, committed.after), (1, 2));
-    assert_eq!(count(&store, "SELECT revision FROM accounts WHERE account = 'acme'").await, 2);
+    assert_eq!(
+        count(&store, "SELECT revision FROM accounts WHERE account = 'acme'").await,
+        2
+    );
     assert_eq!(count(&store, "SELECT count(*) FROM change_log").await, 2);
     let row = sqlx::query("SELECT actor, summary, changed::text FROM change_log WHERE revision = 2")
         .fetch_one(store.pool())
         .await
         .unwrap();
     let (actor, summary, changed): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-    assert_eq!((actor.as_str(), summary.as_str()), ("alice@ops", "user created: zed"));
+    assert_eq!(
+        (actor.as_str(), summary.as_str()),
+        ("alice@ops", "user created: zed")
+    );
     let changed: serde_json::Value = serde_json::from_str(&changed).unwrap();
-    assert_eq!(changed, serde_json::json!([{"kind": "user", "key": "[\"zed\"]", "op": "insert"}]));
+    assert_eq!(
+        changed,
+        serde_json::json!([{"kind": "user", "key": "[\"zed\"]", "op": "insert"}])
+    );
     // only the new row carries the new revision
-    assert_eq!(count(&store, "SELECT count(*) FROM entities WHERE revision = 2").await, 1);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM entities WHERE revision = 2").await,
+        1
+    );
     let read = store.read("acme").await.unwrap().unwrap();
     assert_eq!(read.version, 2);
     assert!(read.users.iter().any(|u| u.identifier == "zed"));
@@ -138,7 +159,10 @@ async fn an_invalid_change_is_refused_with_its_error_and_the_database_is_unchang
     let Err(ChangeError::Invalid(errors)) = refused else {
         panic!("{refused:?}");
     };
-    assert!(errors.iter().any(|e| e.contains("no_such_permission")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("no_such_permission")),
+        "{errors:?}"
+    );
     // creating an account with an invalid document leaves no account row behind either
     let invalid = AccountSnapshot::parse(&invalid_demo("globex", 1), FileFormat::Yaml).unwrap();
     let created = store
@@ -178,16 +202,48 @@ async fn concurrent_changes_from_two_stores_get_dense_revisions_and_lose_nothing
     let document = stores[1].read("acme").await.unwrap().unwrap();
     assert_eq!(document.version, EDITS as u64 + 1);
     for i in 0..EDITS {
-        assert!(document.users.iter().any(|u| u.identifier == format!("user{i}")), "user{i} lost");
+        assert!(
+            document.users.iter().any(|u| u.identifier == format!("user{i}")),
+            "user{i} lost"
+        );
     }
-    let logged: Vec<i64> = sqlx::query("SELECT revision FROM change_log WHERE account = 'acme' ORDER BY revision")
-        .fetch_all(stores[0].pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let logged: Vec<i64> =
+        sqlx::query("SELECT revision FROM change_log WHERE account = 'acme' ORDER BY revision")
+            .fetch_all(stores[0].pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
     assert_eq!(logged, (1..=EDITS as i64 + 1).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poll_alone_brings_a_follower_up_to_date_without_any_notification() {
+    let pg = Postgres::start();
+    let store = store(&pg.create("cp")).await;
+    put_demo(&store, "acme", false).await;
+    let served = Arc::new(scopegate::control_plane::Store::default());
+    // a follower that never listens: what a replica does when every notification is lost
+    let follower = Follower::new(
+        store.pool().clone(),
+        Arc::new(Catalog::embedded().unwrap()),
+        Arc::clone(&served),
+        Duration::from_millis(250),
+    );
+    assert_eq!(follower.sync().await.unwrap(), 1);
+    for revoked in [true, false, true] {
+        put_demo(&store, "acme", revoked).await;
+    }
+    put_demo(&store, "globex", false).await;
+    assert_eq!(follower.sync().await.unwrap(), 2);
+    assert_eq!(served.current("acme").unwrap().version, 4);
+    assert_eq!(served.current("globex").unwrap().version, 1);
+    assert_eq!(
+        follower.sync().await.unwrap(),
+        0,
+        "nothing newer: nothing reloaded"
+    );
 }
 
 /// `scopegate control-plane --database URL --listen ADDR`.
@@ -253,9 +309,11 @@ async fn replicas_on_one_database_serve_each_change_and_a_sidecar_fails_over_bet
     assert_eq!(served(&a.url(), "acme").await, expected);
     assert_eq!(served(&b.url(), "acme").await, expected);
     put_demo(&store, "acme", true).await;
-    eventually(LONG, "a change after the restart reaches the sidecar", async || {
-        alice(&mut client).await == 403
-    })
+    eventually(
+        LONG,
+        "a change after the restart reaches the sidecar",
+        async || alice(&mut client).await == 403,
+    )
     .await;
     server.stop().await;
 }
@@ -267,14 +325,27 @@ fn scopegate(args: &[&str]) -> (i32, String, String) {
         .output()
         .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_bootstrap_prints_a_token_that_a_sidecar_allows_for_an_account_level_permission() {
     let pg = Postgres::start();
     let url = pg.create("cp");
-    let args = ["admin", "bootstrap", "--database", &url, "--account", "acme", "--user", "root"];
+    let args = [
+        "admin",
+        "bootstrap",
+        "--database",
+        &url,
+        "--account",
+        "acme",
+        "--user",
+        "root",
+    ];
     let (code, first, stderr) = scopegate(&args);
     assert_eq!(code, 0, "{stderr}");
     let (code, second, stderr) = scopegate(&args);
@@ -292,7 +363,10 @@ async fn admin_bootstrap_prints_a_token_that_a_sidecar_allows_for_an_account_lev
         .collect();
     assert_eq!(admins.len(), 1, "{admins:?}");
     assert_eq!(admins[0].resource_group, "_all_account_level_resources");
-    assert!(!format!("{document:?}").contains(first.trim()), "the token is stored, not its hash");
+    assert!(
+        !format!("{document:?}").contains(first.trim()),
+        "the token is stored, not its hash"
+    );
 
     let cp = replica(&url, "127.0.0.1:0");
     let server = Server::start(sidecar(remote(&cp.url()))).await;
@@ -300,7 +374,10 @@ async fn admin_bootstrap_prints_a_token_that_a_sidecar_allows_for_an_account_lev
     for token in [first.trim(), second.trim()] {
         assert_eq!(check(&mut client, "POST", "/v1/orgs", token).await, 200);
     }
-    assert_eq!(check(&mut client, "POST", "/v1/orgs", "pat.acme.nosuchtok.Secret").await, 401);
+    assert_eq!(
+        check(&mut client, "POST", "/v1/orgs", "pat.acme.nosuchtok.Secret").await,
+        401
+    );
     server.stop().await;
 }
 

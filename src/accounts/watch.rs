@@ -150,7 +150,11 @@ impl Context {
             .is_ok()
         {
             let uri = self.channels.get(next).map(|(e, _)| e.uri().to_string());
-            tracing::info!(account, next = uri, "control plane unreachable; trying the next replica");
+            tracing::info!(
+                account,
+                next = uri,
+                "control plane unreachable; trying the next replica"
+            );
         }
     }
 
@@ -272,7 +276,8 @@ pub(super) async fn watch_account(
         let Some((in_use, channel)) = ctx.channel() else {
             return;
         };
-        let mut client = SnapshotServiceClient::new(channel).max_decoding_message_size(ctx.max_snapshot_bytes);
+        let mut client =
+            SnapshotServiceClient::new(channel).max_decoding_message_size(ctx.max_snapshot_bytes);
         let request = WatchRequest {
             account: account.clone(),
             known_version,

@@ -105,7 +105,8 @@ async fn import(args: &ImportArgs) -> Result<ExitCode, InputError> {
     let store = store(&args.db).await?;
     let mut refused = 0;
     for path in &args.paths {
-        let files = snapshot_files(path).map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))?;
+        let files =
+            snapshot_files(path).map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))?;
         for file in files {
             match import_file(&store, &file, "admin import").await {
                 Ok(committed) => eprintln!("{}: revision {}", file.display(), committed.after),

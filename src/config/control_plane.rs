@@ -127,7 +127,8 @@ mod tests {
         both.validate(&mut errors);
         assert!(errors.is_empty(), "{errors:?}");
 
-        let list: ControlPlane = serde_yaml_ng::from_str("{urls: ['http://127.0.0.1:2', 'cp:9300']}").unwrap();
+        let list: ControlPlane =
+            serde_yaml_ng::from_str("{urls: ['http://127.0.0.1:2', 'cp:9300']}").unwrap();
         list.validate(&mut errors);
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(shown.len(), 1, "{shown:?}");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::authn::{MintedToken, TokenKind, TokenError, mint};
+use crate::authn::{MintedToken, TokenError, TokenKind, mint};
 use crate::control_plane::changes::{AccountStore, ChangeError, ChangeSummary, Committed, Edit};
 use crate::rbac::SnapshotError;
 use crate::rbac::model::{
@@ -53,7 +53,11 @@ pub fn replace_with(snapshot: AccountSnapshot, summary: String) -> Edit {
 
 /// Imports one snapshot file as one change of the account it names (created when missing). A file
 /// that does not parse or compile is refused, naming it, and nothing of it is written.
-pub async fn import_file(store: &dyn AccountStore, file: &Path, actor: &str) -> Result<Committed, AdminError> {
+pub async fn import_file(
+    store: &dyn AccountStore,
+    file: &Path,
+    actor: &str,
+) -> Result<Committed, AdminError> {
     let path = file.to_path_buf();
     let snapshot = tokio::task::spawn_blocking(move || AccountSnapshot::read(&path))
         .await

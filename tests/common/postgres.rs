@@ -64,7 +64,10 @@ fn free_port() -> u16 {
 impl Postgres {
     /// Makes a cluster in a fresh folder and starts it (a few seconds).
     pub fn start() -> Self {
-        let dir = tempfile::Builder::new().prefix("scopegate-pg-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("scopegate-pg-")
+            .tempdir()
+            .unwrap();
         let as_postgres = is_root();
         let mut pg = Self {
             dir,
@@ -122,7 +125,11 @@ impl Postgres {
                 return pg;
             }
             let log = std::fs::read_to_string(&log).unwrap_or_default();
-            assert!(attempt < 4, "pg_ctl start failed: {}\n{log}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                attempt < 4,
+                "pg_ctl start failed: {}\n{log}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         unreachable!()
     }
@@ -172,7 +179,10 @@ impl Postgres {
     /// Creates database `name` and returns its URL.
     pub fn create(&self, name: &str) -> String {
         let port = self.port.to_string();
-        self.run_ok("createdb", &["-h", "127.0.0.1", "-p", &port, "-U", "scopegate", name]);
+        self.run_ok(
+            "createdb",
+            &["-h", "127.0.0.1", "-p", &port, "-U", "scopegate", name],
+        );
         self.url_of(name)
     }
 
@@ -181,7 +191,18 @@ impl Postgres {
         let port = self.port.to_string();
         let out = self.run_ok(
             "pg_dump",
-            &["-h", "127.0.0.1", "-p", &port, "-U", "scopegate", "--data-only", "--inserts", "--rows-per-insert=1", name],
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "scopegate",
+                "--data-only",
+                "--inserts",
+                "--rows-per-insert=1",
+                name,
+            ],
         );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with("INSERT")).collect();
@@ -193,6 +214,9 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.data();
-        let _ = self.run("pg_ctl", &["-D", data.to_str().unwrap_or_default(), "stop", "-m", "immediate"]);
+        let _ = self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap_or_default(), "stop", "-m", "immediate"],
+        );
     }
 }

@@ -9,7 +9,8 @@
 //! poll interval late. Each account is read in one statement, so it is one committed revision,
 //! and compiled before it is published, as the folder scanner does.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
@@ -28,6 +29,9 @@ pub struct Follower {
     catalog: Arc<Catalog>,
     store: Arc<Store>,
     poll: Duration,
+    /// The revision of each account last refused (it does not compile against this replica's
+    /// catalog): not read again until a newer one is committed.
+    refused: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Follower {
@@ -38,11 +42,18 @@ impl Follower {
             catalog,
             store,
             poll,
+            refused: Arc::default(),
         }
     }
 
+    /// The revision served, or refused last, of `account` (0: none).
     fn served(&self, account: &str) -> u64 {
-        self.store.current(account).map_or(0, |s| s.version)
+        let served = self.store.current(account).map_or(0, |s| s.version);
+        let refused = self
+            .refused
+            .lock()
+            .map_or(0, |r| r.get(account).copied().unwrap_or(0));
+        served.max(refused)
     }
 
     /// Reloads `account` from the database and publishes it; returns whether a new revision was
@@ -56,10 +67,14 @@ impl Follower {
         }
         let catalog = Arc::clone(&self.catalog);
         let store = Arc::clone(&self.store);
+        let refused = Arc::clone(&self.refused);
         let published = tokio::task::spawn_blocking(move || {
             let (account, version) = (snapshot.account.clone(), snapshot.version);
             if let Err(error) = compile(&snapshot, catalog, None) {
                 tracing::warn!(account, version, %error, "stored account does not compile; not served");
+                if let Ok(mut refused) = refused.lock() {
+                    refused.insert(account, version);
+                }
                 return false;
             }
             match store.publish(snapshot) {
@@ -103,8 +118,8 @@ impl Follower {
     }
 
     /// Follows the database until the task is aborted: notifications when a listener is
-    /// connected, the poll always.
-    pub async fn run(self) {
+    /// connected, the poll always, and a poll at once on SIGHUP (which never ends the process).
+    async fn run(self, mut hangup: crate::tls::Hangups) {
         let mut listener: Option<PgListener> = None;
         let mut tick = tokio::time::interval(self.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -115,6 +130,10 @@ impl Follower {
             let notified = tokio::select! {
                 _ = tick.tick() => None,
                 received = next(&mut listener) => received,
+                () = crate::tls::next_hangup(&mut hangup) => {
+                    tracing::info!(code = "sighup_rescan", "SIGHUP: reading every account's revision");
+                    None
+                },
             };
             let result = match notified {
                 Some(payload) => self.hint(&payload).await,
@@ -132,9 +151,11 @@ impl Follower {
         Some(listener)
     }
 
-    /// Spawns [`run`](Self::run).
+    /// Spawns the task following the database (see the module documentation); call it inside the
+    /// runtime. SIGHUP is subscribed to before it returns.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run())
+        let hangup = crate::tls::hangups();
+        tokio::spawn(self.run(hangup))
     }
 }
 

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row as _, Transaction};
 
-use crate::control_plane::changes::{
-    AccountStore, ChangeError, Committed, Edit, StoreFuture, apply_edit,
-};
+use crate::control_plane::changes::{AccountStore, ChangeError, Committed, Edit, StoreFuture, apply_edit};
 use crate::rbac::Catalog;
 use crate::rbac::model::AccountSnapshot;
 
@@ -192,13 +190,15 @@ impl PgStore {
         let ((document, before, summary), diff) = applied?;
         let after = document.version;
         write_diff(&mut tx, account, after, &diff).await?;
-        sqlx::query("UPDATE accounts SET revision = $2, updated_at = now() WHERE account = $1 AND revision = $3")
-            .bind(account)
-            .bind(to_db(after)?)
-            .bind(to_db(before)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+        sqlx::query(
+            "UPDATE accounts SET revision = $2, updated_at = now() WHERE account = $1 AND revision = $3",
+        )
+        .bind(account)
+        .bind(to_db(after)?)
+        .bind(to_db(before)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
         sqlx::query(
             "INSERT INTO change_log (account, revision, actor, summary, changed) VALUES ($1, $2, $3, $4, $5::jsonb)",
         )
@@ -233,11 +233,13 @@ async fn lock_account(
     create: bool,
 ) -> Result<u64, ChangeError> {
     if create {
-        sqlx::query("INSERT INTO accounts (account, revision) VALUES ($1, 0) ON CONFLICT (account) DO NOTHING")
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(storage)?;
+        sqlx::query(
+            "INSERT INTO accounts (account, revision) VALUES ($1, 0) ON CONFLICT (account) DO NOTHING",
+        )
+        .bind(account)
+        .execute(&mut **tx)
+        .await
+        .map_err(storage)?;
     }
     let row = sqlx::query("SELECT revision FROM accounts WHERE account = $1 FOR UPDATE")
         .bind(account)

@@ -73,7 +73,8 @@ impl Rows {
         if !self.seen.insert((kind.to_owned(), key.clone())) {
             // a child listed twice (a member, a project) is the same fact twice: kept once
             if !child {
-                self.duplicates.push(format!("two {kind} entries with the key {key}"));
+                self.duplicates
+                    .push(format!("two {kind} entries with the key {key}"));
             }
             return;
         }
@@ -97,7 +98,13 @@ pub fn to_rows(document: &AccountSnapshot) -> Result<Vec<Row>, Vec<String>> {
         let org_key = key(&[&org.identifier]);
         for project in &org.projects {
             let row_key = key(&[&org.identifier, project]);
-            rows.push("project", row_key, Some(org_key.clone()), Value::from(project.as_str()), true);
+            rows.push(
+                "project",
+                row_key,
+                Some(org_key.clone()),
+                Value::from(project.as_str()),
+                true,
+            );
         }
         let bare = Organization {
             projects: Vec::new(),
@@ -112,7 +119,13 @@ pub fn to_rows(document: &AccountSnapshot) -> Result<Vec<Row>, Vec<String>> {
         let group_key = scoped(group.scope.as_ref(), &[&group.identifier]);
         for user in &group.users {
             let member_key = scoped(group.scope.as_ref(), &[&group.identifier, user]);
-            rows.push("user_group_member", member_key, Some(group_key.clone()), Value::from(user.as_str()), true);
+            rows.push(
+                "user_group_member",
+                member_key,
+                Some(group_key.clone()),
+                Value::from(user.as_str()),
+                true,
+            );
         }
         let bare = UserGroup {
             users: Vec::new(),
@@ -125,14 +138,23 @@ pub fn to_rows(document: &AccountSnapshot) -> Result<Vec<Row>, Vec<String>> {
         rows.push("service_account", row_key, None, body(account), false);
     }
     for role in &document.roles {
-        rows.push("role", scoped(role.scope.as_ref(), &[&role.identifier]), None, body(role), false);
+        rows.push(
+            "role",
+            scoped(role.scope.as_ref(), &[&role.identifier]),
+            None,
+            body(role),
+            false,
+        );
     }
     for group in &document.resource_groups {
         let row_key = scoped(group.scope.as_ref(), &[&group.identifier]);
         rows.push("resource_group", row_key, None, body(group), false);
     }
     for resource in &document.resources {
-        let row_key = scoped(resource.scope.as_ref(), &[&resource.resource_type, &resource.identifier]);
+        let row_key = scoped(
+            resource.scope.as_ref(),
+            &[&resource.resource_type, &resource.identifier],
+        );
         rows.push("resource", row_key, None, body(resource), false);
     }
     for assignment in &document.role_assignments {
@@ -229,11 +251,17 @@ pub fn from_rows(account: &str, revision: u64, rows: &StoredRows) -> Result<Acco
                 group.users = children.remove(&("user_group_member", own)).unwrap_or_default();
                 document.user_groups.push(group);
             }
-            "service_account" => document.service_accounts.push(parse::<ServiceAccount>(account, id, row)?),
+            "service_account" => document
+                .service_accounts
+                .push(parse::<ServiceAccount>(account, id, row)?),
             "role" => document.roles.push(parse::<Role>(account, id, row)?),
-            "resource_group" => document.resource_groups.push(parse::<ResourceGroup>(account, id, row)?),
+            "resource_group" => document
+                .resource_groups
+                .push(parse::<ResourceGroup>(account, id, row)?),
             "resource" => document.resources.push(parse::<Resource>(account, id, row)?),
-            "role_assignment" => document.role_assignments.push(parse::<RoleAssignment>(account, id, row)?),
+            "role_assignment" => document
+                .role_assignments
+                .push(parse::<RoleAssignment>(account, id, row)?),
             "api_key" => {
                 let mut api_key: ApiKey = parse(account, id, row)?;
                 api_key.tokens = tokens.remove(own).unwrap_or_default();
@@ -312,7 +340,10 @@ mod tests {
         edited.users.retain(|u| u.identifier != "dave");
         edited.user_groups[0].users.push("zed".into());
         let changes = diff(&stored(&rows), to_rows(&edited).unwrap());
-        assert_eq!(changes.deletes, vec![("user".to_owned(), "[\"dave\"]".to_owned())]);
+        assert_eq!(
+            changes.deletes,
+            vec![("user".to_owned(), "[\"dave\"]".to_owned())]
+        );
         assert_eq!(changes.upserts.len(), 1);
         assert_eq!(changes.upserts[0].kind, "user_group_member");
     }
@@ -322,6 +353,9 @@ mod tests {
         let mut demo = AccountSnapshot::parse(DEMO_SNAPSHOT_YAML, FileFormat::Yaml).unwrap();
         demo.users.push(demo.users[0].clone());
         let errors = to_rows(&demo).unwrap_err();
-        assert_eq!(errors, vec!["two user entries with the key [\"alice\"]".to_owned()]);
+        assert_eq!(
+            errors,
+            vec!["two user entries with the key [\"alice\"]".to_owned()]
+        );
     }
 }
