@@ -79,7 +79,7 @@ async fn control_plane(dir: &std::path::Path) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let options = Options {
-        source: dir.to_path_buf(),
+        source: scopegate::control_plane::Source::Folder(dir.to_path_buf()),
         catalog: Arc::new(Catalog::embedded().unwrap()),
         tls: None,
         limits: scopegate::tls::ConnectionLimits::default(),

@@ -17,6 +17,7 @@ mod connections;
 mod control_plane;
 mod control_plane_limits;
 mod control_plane_metrics;
+mod control_plane_postgres;
 mod credential_binding;
 mod denial_reasons;
 mod deploy_control_plane_tls;

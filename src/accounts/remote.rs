@@ -41,6 +41,9 @@ const MAX_IDLE: Duration = Duration::from_secs(10 * 365 * 86_400);
 pub struct RemoteOptions {
     /// `http://host:port` or `https://host:port`.
     pub url: String,
+    /// Further control-plane replicas, tried in turn after `url` whenever a Watch stream breaks,
+    /// ends or cannot be opened (every account's task follows the one in use); empty = `url` only.
+    pub alternate_urls: Vec<String>,
     /// A CA bundle (PEM) to verify the control plane with; `None` = the system roots.
     pub ca: Option<PathBuf>,
     /// A client certificate chain and key (PEM) for mutual TLS.
@@ -74,6 +77,7 @@ impl Default for RemoteOptions {
     fn default() -> Self {
         Self {
             url: "http://127.0.0.1:9300".to_owned(),
+            alternate_urls: Vec::new(),
             ca: None,
             identity: None,
             preload: Vec::new(),
@@ -151,22 +155,22 @@ fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, SourceError> {
     })
 }
 
-fn endpoint(options: &RemoteOptions) -> Result<Endpoint, SourceError> {
+fn endpoint(options: &RemoteOptions, url: &str) -> Result<Endpoint, SourceError> {
     let url_error = |message: String| SourceError::Url {
-        url: options.url.clone(),
+        url: url.to_owned(),
         message,
     };
-    if !options.insecure && crate::config::is_plaintext_remote(&options.url) {
-        return Err(SourceError::Plaintext(options.url.clone()));
+    if !options.insecure && crate::config::is_plaintext_remote(url) {
+        return Err(SourceError::Plaintext(url.to_owned()));
     }
-    let mut endpoint = Endpoint::from_shared(options.url.clone())
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| url_error(e.to_string()))?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true);
-    if options.url.starts_with("https://") {
+    if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new();
         tls = match &options.ca {
             Some(ca) => tls.ca_certificate(Certificate::from_pem(read_pem(ca)?)),
@@ -184,9 +188,13 @@ impl ControlPlaneSource {
     /// Sets the source up without connecting: nothing runs until [`start`](Self::start) or the
     /// first [`load_account`](Self::load_account).
     pub fn new(options: &RemoteOptions, catalog: Arc<Catalog>) -> Result<Self, SourceError> {
+        let endpoints = std::iter::once(&options.url)
+            .chain(&options.alternate_urls)
+            .map(|url| endpoint(options, url))
+            .collect::<Result<Vec<_>, _>>()?;
         let ctx = Arc::new(Context {
-            endpoint: endpoint(options)?,
-            channel: OnceLock::new(),
+            channels: endpoints.into_iter().map(|e| (e, OnceLock::new())).collect(),
+            in_use: std::sync::atomic::AtomicUsize::new(0),
             catalog,
             cache_dir: options.cache_dir.clone(),
             backoff: (options.backoff_min, options.backoff_max),

@@ -5,12 +5,15 @@
 //! The backoff is reset only when a snapshot from the stream is applied, not when a stream opens,
 //! so a control plane that breaks every stream right after opening it is retried ever more slowly;
 //! failures are warned about at most once per [`WARN_INTERVAL`](crate::accounts::failure_log::WARN_INTERVAL).
+//! With several control-plane URLs (replicas), every task uses the one in use, and a stream that
+//! breaks, ends or cannot be opened moves it to the next, in turn: killing a replica sends its
+//! sidecars to another, which sends anything newer than the version they hold at once.
 //! A snapshot larger than `max_snapshot_bytes`, at a reserved version ([`MIN_RESERVED_VERSION`] and
 //! up) or jumping more than [`MAX_VERSION_JUMP`] past the version in force is refused with an error
 //! logged, and the version in force is kept: one bad publish cannot pin an account forever.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -115,8 +118,10 @@ impl Drop for StreamGauge {
 /// What every Watch task needs.
 #[derive(Debug)]
 pub(super) struct Context {
-    pub(super) endpoint: Endpoint,
-    pub(super) channel: OnceLock<Channel>,
+    /// One endpoint per control-plane URL, in the order tried, each with its channel once made.
+    pub(super) channels: Vec<(Endpoint, OnceLock<Channel>)>,
+    /// The index of the URL in use.
+    pub(super) in_use: AtomicUsize,
     pub(super) catalog: Arc<Catalog>,
     pub(super) cache_dir: Option<PathBuf>,
     pub(super) backoff: (Duration, Duration),
@@ -125,8 +130,32 @@ pub(super) struct Context {
 }
 
 impl Context {
-    fn channel(&self) -> Channel {
-        self.channel.get_or_init(|| self.endpoint.connect_lazy()).clone()
+    /// The URL in use (its index) and its channel.
+    fn channel(&self) -> Option<(usize, Channel)> {
+        let index = self.in_use.load(Ordering::Relaxed) % self.channels.len().max(1);
+        let (endpoint, channel) = self.channels.get(index)?;
+        Some((index, channel.get_or_init(|| endpoint.connect_lazy()).clone()))
+    }
+
+    /// Moves to the next URL after `failed`, unless another task has moved already.
+    fn fail_over(&self, failed: usize, account: &str) {
+        let count = self.channels.len();
+        if count < 2 {
+            return;
+        }
+        let next = (failed + 1) % count;
+        if self
+            .in_use
+            .compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let uri = self.channels.get(next).map(|(e, _)| e.uri().to_string());
+            tracing::info!(
+                account,
+                next = uri,
+                "control plane unreachable; trying the next replica"
+            );
+        }
     }
 
     /// Compiles `snapshot` off the async workers and publishes it when it is newer than the version
@@ -244,8 +273,11 @@ pub(super) async fn watch_account(
             .version()
             .or(last_known_good.as_ref().map(|s| s.version))
             .unwrap_or(0);
+        let Some((in_use, channel)) = ctx.channel() else {
+            return;
+        };
         let mut client =
-            SnapshotServiceClient::new(ctx.channel()).max_decoding_message_size(ctx.max_snapshot_bytes);
+            SnapshotServiceClient::new(channel).max_decoding_message_size(ctx.max_snapshot_bytes);
         let request = WatchRequest {
             account: account.clone(),
             known_version,
@@ -275,6 +307,7 @@ pub(super) async fn watch_account(
                         }
                         Ok(None) => {
                             tracing::debug!(account, "watch stream ended by the control plane");
+                            ctx.fail_over(in_use, &account);
                             break;
                         }
                         Err(status) => {
@@ -283,6 +316,7 @@ pub(super) async fn watch_account(
                                 shared.mark_unavailable();
                             }
                             log_failure(&mut failures, &account, &status, "watch stream broken");
+                            ctx.fail_over(in_use, &account);
                             break;
                         }
                     }
@@ -302,6 +336,7 @@ pub(super) async fn watch_account(
                         &status,
                         "cannot watch the account on the control plane",
                     );
+                    ctx.fail_over(in_use, &account);
                 }
                 if let Some(snapshot) = last_known_good.take() {
                     tracing::info!(

@@ -1,5 +1,6 @@
-//! `scopegate control-plane`: serves a folder of account snapshots to sidecars over
-//! `scopegate.v1.SnapshotService` (see [`crate::control_plane`]).
+//! `scopegate control-plane`: serves account snapshots to sidecars over
+//! `scopegate.v1.SnapshotService` (see [`crate::control_plane`]), from a folder of snapshot files
+//! (`--source`) or a PostgreSQL database (`--database`, any number of replicas).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,16 +9,22 @@ use clap::Args;
 
 use crate::cli::{InputError, load_catalog};
 use crate::config::{DEFAULT_CONTROL_PLANE_PORT, is_loopback_host};
-use crate::control_plane::{DEFAULT_MAX_SNAPSHOT_BYTES, Options, tls_settings};
+use crate::control_plane::{DEFAULT_MAX_SNAPSHOT_BYTES, Options, Source, tls_settings};
 use crate::tls::ConnectionLimits;
 use crate::tls::listener::MAX_CONNECTIONS;
 
 /// Arguments of `control-plane`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["source", "database"])))]
 pub struct ControlPlaneArgs {
     /// The folder of account snapshot files (`.yaml`/`.yml`/`.json`) to serve, rescanned on change.
-    #[arg(long, value_name = "DIR")]
-    pub source: PathBuf,
+    #[arg(long, value_name = "DIR", conflicts_with = "database")]
+    pub source: Option<PathBuf>,
+    /// A PostgreSQL database holding every account (`postgres://user:password@host/db`): migrated at
+    /// start, followed through LISTEN/NOTIFY and a 250 ms poll. Replicas on one database serve the
+    /// same data and keep nothing of their own.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
     /// The gRPC listen address (also serves gRPC health).
     #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_CONTROL_PLANE_PORT}"))]
     pub listen: String,
@@ -76,6 +83,15 @@ fn check_exposure(args: &ControlPlaneArgs) -> Result<(), InputError> {
     )))
 }
 
+/// `--source` or `--database` (clap requires exactly one).
+fn source(args: &ControlPlaneArgs) -> Result<Source, InputError> {
+    match (&args.source, &args.database) {
+        (Some(dir), None) => Ok(Source::Folder(dir.clone())),
+        (None, Some(url)) => Ok(Source::Database(url.clone())),
+        _ => Err(InputError("give --source DIR or --database URL".to_owned())),
+    }
+}
+
 /// Runs the control plane until SIGINT or SIGTERM.
 pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
     check_exposure(args)?;
@@ -90,7 +106,7 @@ pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
             ..ConnectionLimits::default()
         },
         max_snapshot_bytes: args.max_snapshot_bytes,
-        ..Options::new(args.source.clone(), load_catalog(args.catalog.as_deref())?)
+        ..Options::with_source(source(args)?, load_catalog(args.catalog.as_deref())?)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

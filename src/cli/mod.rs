@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+pub mod admin;
 pub mod check;
 pub mod control_plane;
 pub mod protoset;
@@ -68,9 +69,10 @@ pub enum Command {
         scopegate serve --snapshots /etc/scopegate/snapshots/ --http-listen 127.0.0.1:9192 --http-source nginx"
     )]
     Serve(serve::ServeArgs),
-    /// Run the reference control plane: serve a folder of account snapshots to sidecars.
+    /// Run the reference control plane: serve account snapshots (a folder, or PostgreSQL) to sidecars.
     #[command(
-        after_help = "Example:\n  scopegate control-plane --source deploy/examples/snapshots --listen 127.0.0.1:9300"
+        after_help = "Examples:\n  scopegate control-plane --source deploy/examples/snapshots --listen 127.0.0.1:9300\n  \
+        scopegate control-plane --database postgres://scopegate@db/scopegate --listen 127.0.0.1:9300"
     )]
     ControlPlane(control_plane::ControlPlaneArgs),
     /// Write the gRPC descriptor set (binary) of the served services, for `ghz --protoset`.
@@ -79,6 +81,13 @@ pub enum Command {
         ghz --protoset scopegate.protoset --call envoy.service.auth.v3.Authorization.Check ..."
     )]
     Protoset(protoset::ProtosetArgs),
+    /// Change the control plane's PostgreSQL database: import snapshot files, bootstrap an admin.
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  scopegate admin import --database postgres://scopegate@db/scopegate deploy/examples/snapshots\n  \
+        scopegate admin bootstrap --database postgres://scopegate@db/scopegate --account acme --user root"
+    )]
+    Admin(admin::AdminCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(after_help = "Example:\n  scopegate completions bash > /etc/bash_completion.d/scopegate")]
     Completions {
@@ -116,6 +125,7 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::ControlPlane(args) => control_plane::run(&args),
         Command::Protoset(args) => protoset::run(&args),
+        Command::Admin(command) => admin::run(&command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "scopegate", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -57,7 +57,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub wait_for_snapshots: bool,
     /// A control plane URL to load accounts from (`http://` or `https://`), replacing the
-    /// configuration's `snapshot.control_plane.url`.
+    /// configuration's `snapshot.control_plane.url`; several replicas comma-separated
+    /// (`URL,URL,...`), tried in turn when a stream breaks.
     #[arg(long, value_name = "URL")]
     pub control_plane: Option<String>,
     /// Accept a plaintext `http://` control plane whose host is not loopback (as
@@ -226,8 +227,10 @@ fn snapshot_source(config: &Config) -> Result<SnapshotSource, InputError> {
         };
     };
     let defaults = RemoteOptions::default();
+    let mut urls = remote.all_urls().into_iter();
     Ok(SnapshotSource::ControlPlane(RemoteOptions {
-        url: remote.url,
+        url: urls.next().unwrap_or_default(),
+        alternate_urls: urls.collect(),
         ca: remote.ca,
         identity: remote.cert.zip(remote.key),
         preload: remote.accounts,

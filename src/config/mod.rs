@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::tls::{MinVersion, TlsSettings};
 
+mod control_plane;
 mod error;
 mod jwt;
 mod listen;
@@ -23,6 +24,7 @@ mod paths;
 mod setting;
 mod unknown;
 
+pub use control_plane::{ControlPlane, DEFAULT_MAX_SNAPSHOT_BYTES};
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use jwt::{Issuer, Jwt, PrincipalClaim};
 pub use listen::{Connections, DEFAULT_ADMIN_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, HttpSource, Listen};
@@ -124,51 +126,6 @@ pub struct Snapshot {
     /// Start when `files` does not exist yet, not ready until it appears; default: `false` (a
     /// missing path refuses to start, so a typo is not a silent outage).
     pub wait_for_files: bool,
-}
-
-/// `snapshot.control_plane`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ControlPlane {
-    /// The control plane's URL (`https://` for TLS); default: empty, which is invalid.
-    pub url: String,
-    /// A CA bundle to verify it; default: none (the system roots).
-    pub ca: Option<PathBuf>,
-    /// A client certificate (PEM) for mutual TLS, with `key`; default: none.
-    pub cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM); default: none.
-    pub key: Option<PathBuf>,
-    /// Accounts loaded at start and kept (readiness waits for them); default: empty (every account
-    /// is loaded on its first request).
-    pub accounts: Vec<String>,
-    /// How long a request waits for its account's first load before 503; default: `150ms`.
-    pub load_timeout: Parsed<Duration>,
-    /// Allow a plaintext (`http://`) `url` whose host is not loopback: snapshots (the policy, token
-    /// hashes included) then cross the network unauthenticated and can be forged on the path;
-    /// default: `false` (such a url is refused at start).
-    pub insecure: bool,
-    /// The largest snapshot message accepted, in bytes; a bigger one is refused (logged) and the
-    /// version in force is kept; default: 64 MiB (a 100,000-assignment account is ~11 MB).
-    pub max_snapshot_bytes: u64,
-}
-
-/// The default of `snapshot.control_plane.max_snapshot_bytes`: 64 MiB, six times the largest
-/// account measured (100,000 assignments, ~11 MB).
-pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
-
-impl Default for ControlPlane {
-    fn default() -> Self {
-        Self {
-            url: String::new(),
-            ca: None,
-            cert: None,
-            key: None,
-            accounts: Vec::new(),
-            load_timeout: Parsed::new(Duration::from_millis(150)),
-            insecure: false,
-            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
-        }
-    }
 }
 
 /// `cache`: sizes and lifetimes.
@@ -366,39 +323,7 @@ impl Config {
             if self.snapshot.files.is_some() {
                 errors.push(ConfigError::SnapshotBoth);
             }
-            if !is_url(&cp.url) {
-                errors.push(ConfigError::Url {
-                    field: "snapshot.control_plane.url".to_owned(),
-                    value: cp.url.clone(),
-                });
-            }
-            for (field, path) in [("ca", &cp.ca), ("cert", &cp.cert), ("key", &cp.key)] {
-                if let Some(path) = path {
-                    empty(&format!("snapshot.control_plane.{field}"), path, &mut errors);
-                }
-            }
-            if !cp.insecure && is_plaintext_remote(&cp.url) {
-                errors.push(ConfigError::PlaintextControlPlane(cp.url.clone()));
-            }
-            if cp.max_snapshot_bytes == 0 || usize::try_from(cp.max_snapshot_bytes).is_err() {
-                errors.push(ConfigError::MaxSnapshotBytes(cp.max_snapshot_bytes));
-            }
-            if cp.cert.is_some() != cp.key.is_some() {
-                errors.push(ConfigError::ClientCertPair);
-            }
-            if let Some(text) = cp.load_timeout.rejected() {
-                errors.push(ConfigError::Duration {
-                    field: "snapshot.control_plane.load_timeout".to_owned(),
-                    value: text.to_owned(),
-                });
-            }
-            for (i, account) in cp.accounts.iter().enumerate() {
-                if account.is_empty() {
-                    errors.push(ConfigError::Empty {
-                        field: format!("snapshot.control_plane.accounts[{i}]"),
-                    });
-                }
-            }
+            cp.validate(&mut errors);
         }
         if let Some(dir) = &self.snapshot.cache_dir {
             empty("snapshot.cache_dir", dir, &mut errors);

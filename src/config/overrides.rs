@@ -21,8 +21,8 @@ pub struct Overrides {
     pub admin: Option<String>,
     /// `--snapshots`: `snapshot.files`, replacing any `snapshot.control_plane`.
     pub snapshots: Option<PathBuf>,
-    /// `--control-plane`: `snapshot.control_plane.url` (the section's other settings are kept, or
-    /// their defaults), replacing any `snapshot.files`.
+    /// `--control-plane`: `snapshot.control_plane.url`, or, comma-separated, `url` then `urls`
+    /// (the section's other settings are kept, or their defaults), replacing any `snapshot.files`.
     pub control_plane: Option<String>,
     /// `--control-plane-insecure`: `snapshot.control_plane.insecure: true`.
     pub control_plane_insecure: bool,
@@ -98,7 +98,9 @@ impl Config {
                 .snapshot
                 .control_plane
                 .get_or_insert_with(ControlPlane::default);
-            url.clone_into(&mut remote.url);
+            let mut urls = url.split(',').map(str::trim).map(str::to_owned);
+            remote.url = urls.next().unwrap_or_default();
+            remote.urls = urls.collect();
         }
         if overrides.control_plane_insecure
             && let Some(remote) = &mut self.snapshot.control_plane

@@ -1,8 +1,10 @@
-//! `scopegate control-plane`: the reference control plane. It serves every account snapshot file of
-//! a folder over `scopegate.v1.SnapshotService` (Watch + Get), validates each file before serving it
-//! (an invalid file is refused and logged; the last valid version keeps being served), refuses
-//! versions that go backwards, and pushes a new version to every watcher as soon as the folder is
-//! rescanned (every [`SCAN_INTERVAL`]). gRPC health; TLS 1.3 with optional mutual TLS.
+//! `scopegate control-plane`: the reference control plane. It serves every account over
+//! `scopegate.v1.SnapshotService` (Watch + Get) from one of two sources ([`Source`]): a folder of
+//! snapshot files, each validated before it is served (an invalid file is refused and logged; the
+//! last valid version keeps being served), refusing versions that go backwards, rescanned every
+//! [`SCAN_INTERVAL`]; or a PostgreSQL database ([`postgres`]), followed through notifications and a
+//! poll, so any number of replicas serve the same data. Either way a new version is pushed to every
+//! watcher as soon as it is read. gRPC health; TLS 1.3 with optional mutual TLS.
 //!
 //! Connections are accepted by the sidecar's own [`crate::tls::Listener`] (`Protocols::Grpc`): the
 //! same handshake cap, first-bytes gate, `TCP_NODELAY`, connection cap and timeouts
@@ -27,7 +29,9 @@ use crate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
 use crate::rbac::Catalog;
 use crate::tls::{ConnectionLimits, Listener, MinVersion, Protocols, ServerTls, TlsError, TlsSettings};
 
+pub mod admin;
 pub mod changes;
+pub mod postgres;
 pub mod store;
 
 pub use store::{Refusal, Scanner, Store};
@@ -62,23 +66,36 @@ pub enum ControlPlaneError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The database cannot be used.
+    #[error(transparent)]
+    Database(#[from] postgres::DatabaseError),
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Where the served accounts come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A folder of account snapshot files (or one file), rescanned every `scan_interval`.
+    Folder(PathBuf),
+    /// A PostgreSQL database (`postgres://…`), migrated at start, followed through notifications
+    /// and a poll every `scan_interval`.
+    Database(String),
+}
+
 /// What the control plane serves and how.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The folder of account snapshot files (or one file).
-    pub source: PathBuf,
+    /// Where the accounts come from.
+    pub source: Source,
     /// The catalog snapshots are validated against.
     pub catalog: Arc<Catalog>,
     /// TLS; `None` = plaintext. The control plane serves TLS 1.3 only (see [`tls_settings`]).
     pub tls: Option<TlsSettings>,
     /// The connection cap and timeouts of the listener.
     pub limits: ConnectionLimits,
-    /// How often the folder is rescanned.
+    /// How often the folder is rescanned, or the database polled.
     pub scan_interval: Duration,
     /// The largest snapshot message sent; a Watch or Get of a bigger one fails (sidecars keep the
     /// version they hold).
@@ -86,9 +103,19 @@ pub struct Options {
 }
 
 impl Options {
-    /// Serves `source`, validated against `catalog`, in plaintext, with the default scan interval,
-    /// snapshot size limit and connection limits.
+    /// Serves the folder `source`, validated against `catalog`, in plaintext, with the default scan
+    /// interval, snapshot size limit and connection limits.
     pub fn new(source: PathBuf, catalog: Arc<Catalog>) -> Self {
+        Self::with_source(Source::Folder(source), catalog)
+    }
+
+    /// Serves the database at `url` (see [`new`](Self::new) for the rest).
+    pub fn database(url: String, catalog: Arc<Catalog>) -> Self {
+        Self::with_source(Source::Database(url), catalog)
+    }
+
+    /// Serves `source` (see [`new`](Self::new) for the rest).
+    pub fn with_source(source: Source, catalog: Arc<Catalog>) -> Self {
         Self {
             source,
             catalog,
@@ -170,17 +197,13 @@ impl SnapshotService for Service {
     }
 }
 
-/// Scans the source once (so every valid account is served from the first request on), then serves
-/// on `listener` until `shutdown` completes, rescanning every `scan_interval`.
+/// Loads the source once (so every valid account is served from the first request on), then serves
+/// on `listener` until `shutdown` completes, following the source every `scan_interval`.
 pub async fn run_on(
     listener: tokio::net::TcpListener,
     options: Options,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ControlPlaneError> {
-    std::fs::metadata(&options.source).map_err(|source| ControlPlaneError::Source {
-        path: options.source.display().to_string(),
-        source,
-    })?;
     // startup reads a few small files: blocking here is fine (as the sidecar's start does)
     let tls = options
         .tls
@@ -189,14 +212,20 @@ pub async fn run_on(
         .transpose()?
         .map(Arc::new);
     let store = Arc::new(Store::default());
-    let scanner = Arc::new(Mutex::new(Scanner::new(
-        options.source.clone(),
-        Arc::clone(&options.catalog),
-        Arc::clone(&store),
-    )));
-    // SIGHUP rescans at once, never exits (subscribing replaces its default action, exit).
-    let mut hangup = crate::tls::hangups();
-    rescan(&scanner).await;
+    let follower = match &options.source {
+        Source::Folder(dir) => start_scanner(dir, &options, &store).await?,
+        Source::Database(url) => {
+            let pool = postgres::connect(url, 4).await?;
+            let follower = postgres::follower::Follower::new(
+                pool,
+                Arc::clone(&options.catalog),
+                Arc::clone(&store),
+                options.scan_interval,
+            );
+            follower.sync().await?;
+            follower.spawn()
+        }
+    };
     // Logged once every valid account is served: scripts and tests wait for this line.
     if let Ok(local) = listener.local_addr() {
         tracing::info!(%local, accounts = store.len(), tls = tls.is_some(), "scopegate control plane listening");
@@ -206,22 +235,6 @@ pub async fn run_on(
     reporter
         .set_service_status(SERVICE_NAME, ServingStatus::Serving)
         .await;
-    let rescanner = {
-        let scanner = Arc::clone(&scanner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(options.scan_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {},
-                    () = crate::tls::next_hangup(&mut hangup) => {
-                        tracing::info!(code = "sighup_rescan", "SIGHUP: rescanning the snapshot folder");
-                    },
-                }
-                rescan(&scanner).await;
-            }
-        })
-    };
     let service = SnapshotServiceServer::new(Service::new(Arc::clone(&store)))
         .max_encoding_message_size(options.max_snapshot_bytes.max(1))
         .max_decoding_message_size(64 * 1024);
@@ -239,11 +252,45 @@ pub async fn run_on(
     let reloader = tls.as_ref().map(ServerTls::spawn_reloader);
     let incoming = Listener::with_limits(listener, tls.as_ref(), Protocols::Grpc, options.limits);
     let result = router.serve_with_incoming_shutdown(incoming, closing).await;
-    rescanner.abort();
+    follower.abort();
     if let Some(reloader) = reloader {
         reloader.abort();
     }
     Ok(result?)
+}
+
+/// Scans the folder once, then spawns the task rescanning it every `scan_interval` and on SIGHUP.
+async fn start_scanner(
+    dir: &std::path::Path,
+    options: &Options,
+    store: &Arc<Store>,
+) -> Result<tokio::task::JoinHandle<()>, ControlPlaneError> {
+    std::fs::metadata(dir).map_err(|source| ControlPlaneError::Source {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let scanner = Arc::new(Mutex::new(Scanner::new(
+        dir.to_path_buf(),
+        Arc::clone(&options.catalog),
+        Arc::clone(store),
+    )));
+    // SIGHUP rescans at once, never exits (subscribing replaces its default action, exit).
+    let mut hangup = crate::tls::hangups();
+    rescan(&scanner).await;
+    let interval = options.scan_interval;
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {},
+                () = crate::tls::next_hangup(&mut hangup) => {
+                    tracing::info!(code = "sighup_rescan", "SIGHUP: rescanning the snapshot folder");
+                },
+            }
+            rescan(&scanner).await;
+        }
+    }))
 }
 
 async fn rescan(scanner: &Arc<Mutex<Scanner>>) {

@@ -6,6 +6,7 @@
 pub mod http;
 pub mod jwt;
 pub mod pki;
+pub mod postgres;
 pub mod process;
 pub mod python;
 
