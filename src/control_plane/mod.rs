@@ -332,6 +332,10 @@ pub async fn run_all(
     options: Options,
 ) -> Result<(), ControlPlaneError> {
     check_source(&options)?;
+    // unusable TLS files are reported before any port is taken
+    if let Some(settings) = options.tls.clone() {
+        ServerTls::load(settings)?;
+    }
     let listener = bind(addr).await?;
     let http = match management {
         Some((http_addr, changes)) => Some(ManagementListener {
@@ -340,5 +344,11 @@ pub async fn run_all(
         }),
         None => None,
     };
-    run_with_management(listener, http, options, crate::server::shutdown::shutdown_signal()).await
+    run_with_management(
+        listener,
+        http,
+        options,
+        crate::server::shutdown::shutdown_signal(),
+    )
+    .await
 }

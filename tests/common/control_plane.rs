@@ -126,6 +126,10 @@ impl Process {
             "--listen",
             listen,
         ];
+        // the management API's default port would collide between parallel tests
+        if !extra.contains(&"--http-listen") {
+            args.extend_from_slice(&["--http-listen", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
         Self::start(&args)
     }

@@ -68,9 +68,11 @@ impl Parent {
     /// Whether the caller may manage the parent's keys.
     pub(super) fn authorize(&self, caller: &Caller) -> Result<(), ApiError> {
         match self.kind {
-            PrincipalType::ServiceAccount => {
-                caller.require("core_serviceaccount_manageapikey", &self.target, Some(&self.identifier))
-            }
+            PrincipalType::ServiceAccount => caller.require(
+                "core_serviceaccount_manageapikey",
+                &self.target,
+                Some(&self.identifier),
+            ),
             _ if caller.is_user(&self.identifier) => Ok(()),
             _ => caller.require("core_user_manage", &self.target, Some(&self.identifier)),
         }
@@ -95,7 +97,11 @@ impl Parent {
     }
 
     /// The key `identifier` of this parent in `doc`.
-    pub(super) fn key_mut<'a>(&self, doc: &'a mut AccountSnapshot, identifier: &str) -> Result<&'a mut ApiKey, EditError> {
+    pub(super) fn key_mut<'a>(
+        &self,
+        doc: &'a mut AccountSnapshot,
+        identifier: &str,
+    ) -> Result<&'a mut ApiKey, EditError> {
         doc.api_keys
             .iter_mut()
             .find(|k| k.identifier == identifier && self.owns(k))
@@ -187,13 +193,20 @@ pub async fn create(State(m): State<Arc<Management>>, call: Call) -> Response {
             )))
         });
         let revision = m.commit(&call, &caller, &account, edit).await?;
-        Ok(Reply::written(api_key(&parent, &body.identifier, Some(&body)), revision))
+        Ok(Reply::written(
+            api_key(&parent, &body.identifier, Some(&body)),
+            revision,
+        ))
     }
     .await;
     answer(&call, result)
 }
 
-fn keys_of<'a>(document: &'a AccountSnapshot, parent: &'a Parent, call: &'a Call) -> impl Iterator<Item = &'a ApiKey> {
+fn keys_of<'a>(
+    document: &'a AccountSnapshot,
+    parent: &'a Parent,
+    call: &'a Call,
+) -> impl Iterator<Item = &'a ApiKey> {
     let wanted: Option<Vec<&str>> = call.param("identifiers").map(|v| v.split(',').collect());
     let search = call.param("searchTerm");
     document.api_keys.iter().filter(move |k| {
@@ -238,8 +251,10 @@ pub async fn get(State(m): State<Arc<Management>>, Path(id): Path<String>, call:
         let key = parent
             .key_mut(&mut document, &id)
             .map_err(|e| ApiError::not_found(e.to_string()))?;
-        Ok(Reply::read(json!({"apiKey": api_key(&parent, &id, None), "createdAt": null,
-                                "lastModifiedAt": null, "tokensCount": key.tokens.len()})))
+        Ok(Reply::read(
+            json!({"apiKey": api_key(&parent, &id, None), "createdAt": null,
+                                "lastModifiedAt": null, "tokensCount": key.tokens.len()}),
+        ))
     }
     .await;
     answer(&call, result)
@@ -251,7 +266,11 @@ pub async fn update(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         let body: Body = call.json()?;
         let account = match call.param("accountIdentifier") {
             Some(_) => Target::from_query(&call)?.account_only(),
-            None => return Err(ApiError::invalid("query parameter `accountIdentifier` is required")),
+            None => {
+                return Err(ApiError::invalid(
+                    "query parameter `accountIdentifier` is required",
+                ));
+            }
         };
         let (caller, _) = m.caller(&call, &account).await?;
         if body.identifier != id {

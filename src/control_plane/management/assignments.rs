@@ -67,7 +67,12 @@ fn principal_of(assignment: &RoleAssignment) -> (i32, &str) {
         .map_or((0, ""), |p| (p.r#type, p.identifier.as_str()))
 }
 
-fn authorize(caller: &Caller, target: &Target, assignment: &RoleAssignment, manage: bool) -> Result<(), ApiError> {
+fn authorize(
+    caller: &Caller,
+    target: &Target,
+    assignment: &RoleAssignment,
+    manage: bool,
+) -> Result<(), ApiError> {
     let (kind, identifier) = principal_of(assignment);
     caller.require(permission(kind, manage), target, Some(identifier))
 }
@@ -101,7 +106,10 @@ fn assignment_json(target: &Target, a: &RoleAssignment) -> Value {
 }
 
 fn to_document(target: &Target, body: Body) -> Result<RoleAssignment, ApiError> {
-    let identifier = body.identifier.filter(|i| !i.is_empty()).unwrap_or_else(|| format!("role_assignment_{}", random_id(20)));
+    let identifier = body
+        .identifier
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| format!("role_assignment_{}", random_id(20)));
     check_identifier("role assignment", &identifier)?;
     let kind = principal_type(&body.principal.kind)?;
     Ok(RoleAssignment {
@@ -119,7 +127,9 @@ fn to_document(target: &Target, body: Body) -> Result<RoleAssignment, ApiError> 
 }
 
 fn at_scope<'a>(doc: &'a AccountSnapshot, target: &'a Target) -> impl Iterator<Item = &'a RoleAssignment> {
-    doc.role_assignments.iter().filter(|a| target.holds(a.scope.as_ref()))
+    doc.role_assignments
+        .iter()
+        .filter(|a| target.holds(a.scope.as_ref()))
 }
 
 /// `POST /authz/api/roleassignments` and `POST /authz/api/roleassignments/multi`.
@@ -146,9 +156,13 @@ pub async fn create(State(m): State<Arc<Management>>, call: Call) -> Response {
             let mut names = Vec::new();
             for new in added {
                 let same_binding = |a: &RoleAssignment| {
-                    a.principal == new.principal && a.role == new.role && a.resource_group == new.resource_group
+                    a.principal == new.principal
+                        && a.role == new.role
+                        && a.resource_group == new.resource_group
                 };
-                if let Some(old) = at_scope(doc, &at).find(|a| a.identifier == new.identifier || same_binding(a)) {
+                if let Some(old) =
+                    at_scope(doc, &at).find(|a| a.identifier == new.identifier || same_binding(a))
+                {
                     return Err(EditError::Duplicate(format!(
                         "A role assignment `{}` with this identifier or binding already exists in `{}`",
                         old.identifier,
@@ -158,11 +172,18 @@ pub async fn create(State(m): State<Arc<Management>>, call: Call) -> Response {
                 names.push(new.identifier.clone());
                 doc.role_assignments.push(new);
             }
-            Ok(ChangeSummary(format!("role assignment created: {}", names.join(", "))))
+            Ok(ChangeSummary(format!(
+                "role assignment created: {}",
+                names.join(", ")
+            )))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
         let shown: Vec<Value> = created.iter().map(|a| assignment_json(&target, a)).collect();
-        let data = if multi { shown.into() } else { shown.into_iter().next().unwrap_or_default() };
+        let data = if multi {
+            shown.into()
+        } else {
+            shown.into_iter().next().unwrap_or_default()
+        };
         Ok(Reply::written(data, revision))
     }
     .await;
@@ -184,10 +205,16 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
     answer(&call, result)
 }
 
-fn find<'a>(document: &'a AccountSnapshot, target: &'a Target, id: &str) -> Result<&'a RoleAssignment, ApiError> {
+fn find<'a>(
+    document: &'a AccountSnapshot,
+    target: &'a Target,
+    id: &str,
+) -> Result<&'a RoleAssignment, ApiError> {
     at_scope(document, target)
         .find(|a| a.identifier == id)
-        .ok_or_else(|| ApiError::not_found(format!("role assignment `{id}` not found in `{}`", target.path())))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("role assignment `{id}` not found in `{}`", target.path()))
+        })
 }
 
 /// `GET /authz/api/roleassignments/{identifier}`.
@@ -207,12 +234,18 @@ fn remove(ids: Vec<String>, at: Target) -> crate::control_plane::changes::Edit {
     Box::new(move |doc: &mut AccountSnapshot| {
         for id in &ids {
             if !at_scope(doc, &at).any(|a| &a.identifier == id) {
-                return Err(EditError::NotFound(format!("role assignment `{id}` not found in `{}`", at.path())));
+                return Err(EditError::NotFound(format!(
+                    "role assignment `{id}` not found in `{}`",
+                    at.path()
+                )));
             }
         }
         doc.role_assignments
             .retain(|a| !(at.holds(a.scope.as_ref()) && ids.contains(&a.identifier)));
-        Ok(ChangeSummary(format!("role assignment deleted: {}", ids.join(", "))))
+        Ok(ChangeSummary(format!(
+            "role assignment deleted: {}",
+            ids.join(", ")
+        )))
     })
 }
 
@@ -224,7 +257,9 @@ pub async fn delete(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         let found = find(&document, &target, &id)?;
         authorize(&caller, &target, found, true)?;
         let shown = assignment_json(&target, found);
-        let revision = m.commit(&call, &caller, &target, remove(vec![id], target.clone())).await?;
+        let revision = m
+            .commit(&call, &caller, &target, remove(vec![id], target.clone()))
+            .await?;
         Ok(Reply::written(shown, revision))
     }
     .await;
@@ -255,7 +290,9 @@ pub async fn delete_batch(State(m): State<Arc<Management>>, call: Call) -> Respo
         if deleted.is_empty() {
             return Ok(Reply::read(data));
         }
-        let revision = m.commit(&call, &caller, &target, remove(deleted, target.clone())).await?;
+        let revision = m
+            .commit(&call, &caller, &target, remove(deleted, target.clone()))
+            .await?;
         Ok(Reply::written(data, revision))
     }
     .await;

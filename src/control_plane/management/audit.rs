@@ -51,7 +51,9 @@ pub struct ChangeLog {
 
 impl std::fmt::Debug for ChangeLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangeLog").field("on", &self.sink.is_some()).finish()
+        f.debug_struct("ChangeLog")
+            .field("on", &self.sink.is_some())
+            .finish()
     }
 }
 

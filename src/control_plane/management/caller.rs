@@ -124,7 +124,12 @@ impl Caller {
     }
 
     /// [`Self::may`], or a 403 `NG_ACCESS_DENIED` naming the missing permission.
-    pub fn require(&self, permission: &str, target: &Target, resource_id: Option<&str>) -> Result<(), ApiError> {
+    pub fn require(
+        &self,
+        permission: &str,
+        target: &Target,
+        resource_id: Option<&str>,
+    ) -> Result<(), ApiError> {
         if self.may(permission, target, resource_id) {
             return Ok(());
         }
@@ -137,7 +142,9 @@ impl Caller {
         let message = format!(
             "Missing permission {permission} on {}{}",
             resource_type.to_ascii_lowercase(),
-            resource_id.map(|id| format!(" with identifier {id}")).unwrap_or_default()
+            resource_id
+                .map(|id| format!(" with identifier {id}"))
+                .unwrap_or_default()
         );
         let mut failed = json!({
             "permission": permission,

@@ -20,21 +20,37 @@ pub fn within(scope: Option<&Scope>, home: &Scope) -> bool {
     if home.org.is_empty() {
         return true;
     }
-    inside(scope, &home.org, (!home.project.is_empty()).then_some(home.project.as_str()))
+    inside(
+        scope,
+        &home.org,
+        (!home.project.is_empty()).then_some(home.project.as_str()),
+    )
 }
 
 /// Removes every entity living in `org` (and its projects), or in `org/project`; returns how many.
 pub fn remove_scope(document: &mut AccountSnapshot, org: &str, project: Option<&str>) -> usize {
     let before = count(document);
-    document.user_groups.retain(|g| !inside(g.scope.as_ref(), org, project));
-    document.service_accounts.retain(|s| !inside(s.scope.as_ref(), org, project));
-    document.roles.retain(|r| !inside(r.scope.as_ref(), org, project));
-    document.resource_groups.retain(|g| !inside(g.scope.as_ref(), org, project));
-    document.resources.retain(|r| !inside(r.scope.as_ref(), org, project));
-    document.role_assignments.retain(|a| !inside(a.scope.as_ref(), org, project));
     document
-        .api_keys
-        .retain(|k| !k.parent.as_ref().is_some_and(|p| inside(p.scope.as_ref(), org, project)));
+        .user_groups
+        .retain(|g| !inside(g.scope.as_ref(), org, project));
+    document
+        .service_accounts
+        .retain(|s| !inside(s.scope.as_ref(), org, project));
+    document.roles.retain(|r| !inside(r.scope.as_ref(), org, project));
+    document
+        .resource_groups
+        .retain(|g| !inside(g.scope.as_ref(), org, project));
+    document
+        .resources
+        .retain(|r| !inside(r.scope.as_ref(), org, project));
+    document
+        .role_assignments
+        .retain(|a| !inside(a.scope.as_ref(), org, project));
+    document.api_keys.retain(|k| {
+        !k.parent
+            .as_ref()
+            .is_some_and(|p| inside(p.scope.as_ref(), org, project))
+    });
     before - count(document)
 }
 
@@ -50,7 +66,12 @@ fn count(d: &AccountSnapshot) -> usize {
 
 /// Removes the role assignments of the principal `kind`/`identifier` living at `home`: those at
 /// `home` or below it naming it. Returns how many.
-pub fn remove_assignments_of(document: &mut AccountSnapshot, kind: PrincipalType, identifier: &str, home: &Scope) -> usize {
+pub fn remove_assignments_of(
+    document: &mut AccountSnapshot,
+    kind: PrincipalType,
+    identifier: &str,
+    home: &Scope,
+) -> usize {
     let before = document.role_assignments.len();
     document.role_assignments.retain(|a| {
         let names = a

@@ -50,6 +50,7 @@ pub mod wire;
 pub use serve::serve_on;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
 
 /// How committed documents reach the Watch streams.
@@ -143,9 +144,18 @@ impl Management {
 
     /// Commits `edit` to `target`'s account for `caller`: publishes and records it. Returns the
     /// revision it produced.
-    pub async fn commit(&self, call: &Call, caller: &Caller, target: &Target, edit: Edit) -> Result<u64, ApiError> {
+    pub async fn commit(
+        &self,
+        call: &Call,
+        caller: &Caller,
+        target: &Target,
+        edit: Edit,
+    ) -> Result<u64, ApiError> {
         let principal = caller.label();
-        let result = self.accounts.change(&target.account, &principal, false, edit).await;
+        let result = self
+            .accounts
+            .change(&target.account, &principal, false, edit)
+            .await;
         let mut record = ChangeRecord {
             time: audit::now_rfc3339(),
             decision_id: call.correlation_id.clone(),
@@ -219,8 +229,11 @@ pub fn change_error(error: ChangeError) -> ApiError {
                 .iter()
                 .map(|e| serde_json::json!({ "fieldId": "account", "error": e }))
                 .collect();
-            ApiError::invalid(format!("the change would make the account invalid: {}", errors.join("; ")))
-                .with("errors", list.into())
+            ApiError::invalid(format!(
+                "the change would make the account invalid: {}",
+                errors.join("; ")
+            ))
+            .with("errors", list.into())
         }
         error @ ChangeError::Storage(_) => store_error(error),
     }

@@ -98,7 +98,10 @@ pub async fn create_org(State(m): State<Arc<Management>>, call: Call) -> Respons
             Ok(ChangeSummary(format!("organization created: {created}")))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
-        Ok(Reply::written(organization(&id, Some(&body.organization)), revision))
+        Ok(Reply::written(
+            organization(&id, Some(&body.organization)),
+            revision,
+        ))
     }
     .await;
     answer(&call, result)
@@ -157,7 +160,10 @@ pub async fn update_org(State(m): State<Arc<Management>>, Path(id): Path<String>
             Ok(ChangeSummary(format!("organization updated: {updated}")))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
-        Ok(Reply::written(organization(&id, Some(&body.organization)), revision))
+        Ok(Reply::written(
+            organization(&id, Some(&body.organization)),
+            revision,
+        ))
     }
     .await;
     answer(&call, result)
@@ -198,7 +204,9 @@ fn project_target(call: &Call, body_org: Option<&str>) -> Result<Target, ApiErro
     if let (Some(query), Some(body)) = (call.param("orgIdentifier"), body_org)
         && query != body
     {
-        return Err(ApiError::invalid("the body's orgIdentifier differs from the query's"));
+        return Err(ApiError::invalid(
+            "the body's orgIdentifier differs from the query's",
+        ));
     }
     Target::new(&account.account, Some(org), None)
 }
@@ -243,7 +251,11 @@ pub async fn list_projects(State(m): State<Arc<Management>>, call: Call) -> Resp
         let search = call.param("searchTerm");
         let only = call.param("orgIdentifier");
         let mut items = Vec::new();
-        for org in document.organizations.iter().filter(|o| only.is_none_or(|w| w == o.identifier)) {
+        for org in document
+            .organizations
+            .iter()
+            .filter(|o| only.is_none_or(|w| w == o.identifier))
+        {
             let target = Target::new(&account.account, Some(&org.identifier), None)?;
             for id in org.projects.iter().filter(|p| matches_search(p, search)) {
                 if caller.may("core_project_view", &target, Some(id)) {
@@ -265,14 +277,22 @@ pub async fn get_project(State(m): State<Arc<Management>>, Path(id): Path<String
         let target = project_target(&call, None)?;
         caller.require("core_project_view", &target, Some(&id))?;
         Target::new(&account.account, target.org.as_deref(), Some(&id))?.exists_in(&document)?;
-        Ok(Reply::read(project(target.org.as_deref().unwrap_or_default(), &id, None)))
+        Ok(Reply::read(project(
+            target.org.as_deref().unwrap_or_default(),
+            &id,
+            None,
+        )))
     }
     .await;
     answer(&call, result)
 }
 
 /// `PUT /ng/api/projects/{identifier}`: checks it exists and commits an unchanged document.
-pub async fn update_project(State(m): State<Arc<Management>>, Path(id): Path<String>, call: Call) -> Response {
+pub async fn update_project(
+    State(m): State<Arc<Management>>,
+    Path(id): Path<String>,
+    call: Call,
+) -> Response {
     let result = async {
         let account = Target::from_query(&call)?.account_only();
         let (caller, _) = m.caller(&call, &account).await?;
@@ -290,7 +310,9 @@ pub async fn update_project(State(m): State<Arc<Management>>, Path(id): Path<Str
                 .iter()
                 .any(|o| o.identifier == org && o.projects.contains(&updated))
             {
-                return Err(EditError::NotFound(format!("project `{org}/{updated}` not found")));
+                return Err(EditError::NotFound(format!(
+                    "project `{org}/{updated}` not found"
+                )));
             }
             Ok(ChangeSummary(format!("project updated: {org}/{updated}")))
         });
@@ -303,7 +325,11 @@ pub async fn update_project(State(m): State<Arc<Management>>, Path(id): Path<Str
 }
 
 /// `DELETE /ng/api/projects/{identifier}`: the project and everything in it.
-pub async fn delete_project(State(m): State<Arc<Management>>, Path(id): Path<String>, call: Call) -> Response {
+pub async fn delete_project(
+    State(m): State<Arc<Management>>,
+    Path(id): Path<String>,
+    call: Call,
+) -> Response {
     let result = async {
         let account = Target::from_query(&call)?.account_only();
         let (caller, _) = m.caller(&call, &account).await?;
@@ -314,7 +340,9 @@ pub async fn delete_project(State(m): State<Arc<Management>>, Path(id): Path<Str
         let edit = Box::new(move |doc: &mut crate::rbac::model::AccountSnapshot| {
             let found = doc.organizations.iter_mut().find(|o| o.identifier == org);
             let Some(found) = found.filter(|o| o.projects.contains(&deleted)) else {
-                return Err(EditError::NotFound(format!("project `{org}/{deleted}` not found")));
+                return Err(EditError::NotFound(format!(
+                    "project `{org}/{deleted}` not found"
+                )));
             };
             found.projects.retain(|p| *p != deleted);
             let removed = remove_scope(doc, &org, Some(&deleted));

@@ -75,10 +75,16 @@ pub async fn create_sa(State(m): State<Arc<Management>>, call: Call) -> Response
                 identifier: id.clone(),
                 scope: Some(at.scope()),
             });
-            Ok(ChangeSummary(format!("service account created: {}/{id}", at.path())))
+            Ok(ChangeSummary(format!(
+                "service account created: {}/{id}",
+                at.path()
+            )))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
-        Ok(Reply::written(service_account(&target, &body.identifier, Some(&body)), revision))
+        Ok(Reply::written(
+            service_account(&target, &body.identifier, Some(&body)),
+            revision,
+        ))
     }
     .await;
     answer(&call, result)
@@ -110,7 +116,9 @@ fn aggregate(document: &AccountSnapshot, target: &Target, id: &str) -> Value {
         .iter()
         .filter(|k| {
             k.parent.as_ref().is_some_and(|p| {
-                p.r#type == PrincipalType::ServiceAccount as i32 && p.identifier == id && target.holds(p.scope.as_ref())
+                p.r#type == PrincipalType::ServiceAccount as i32
+                    && p.identifier == id
+                    && target.holds(p.scope.as_ref())
             })
         })
         .map(|k| k.tokens.len())
@@ -163,8 +171,9 @@ pub async fn get_sa(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         let target = Target::from_query(&call)?;
         let (caller, document) = m.caller(&call, &target).await?;
         caller.require("core_serviceaccount_view", &target, Some(&id))?;
-        find_sa(&document, &target, &id)
-            .ok_or_else(|| ApiError::not_found(format!("service account `{}/{id}` not found", target.path())))?;
+        find_sa(&document, &target, &id).ok_or_else(|| {
+            ApiError::not_found(format!("service account `{}/{id}` not found", target.path()))
+        })?;
         Ok(Reply::read(aggregate(&document, &target, &id)))
     }
     .await;
@@ -183,12 +192,19 @@ pub async fn update_sa(State(m): State<Arc<Management>>, Path(id): Path<String>,
         caller.require("core_serviceaccount_edit", &target, Some(&id))?;
         let (sa, at) = (id.clone(), target.clone());
         let edit = Box::new(move |doc: &mut AccountSnapshot| {
-            find_sa(doc, &at, &sa)
-                .ok_or_else(|| EditError::NotFound(format!("service account `{}/{sa}` not found", at.path())))?;
-            Ok(ChangeSummary(format!("service account updated: {}/{sa}", at.path())))
+            find_sa(doc, &at, &sa).ok_or_else(|| {
+                EditError::NotFound(format!("service account `{}/{sa}` not found", at.path()))
+            })?;
+            Ok(ChangeSummary(format!(
+                "service account updated: {}/{sa}",
+                at.path()
+            )))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
-        Ok(Reply::written(service_account(&target, &id, Some(&body)), revision))
+        Ok(Reply::written(
+            service_account(&target, &id, Some(&body)),
+            revision,
+        ))
     }
     .await;
     answer(&call, result)
@@ -206,11 +222,16 @@ pub async fn delete_sa(State(m): State<Arc<Management>>, Path(id): Path<String>,
             doc.service_accounts
                 .retain(|s| !(s.identifier == sa && at.holds(s.scope.as_ref())));
             if doc.service_accounts.len() == before {
-                return Err(EditError::NotFound(format!("service account `{}/{sa}` not found", at.path())));
+                return Err(EditError::NotFound(format!(
+                    "service account `{}/{sa}` not found",
+                    at.path()
+                )));
             }
             doc.api_keys.retain(|k| {
                 !k.parent.as_ref().is_some_and(|p| {
-                    p.r#type == PrincipalType::ServiceAccount as i32 && p.identifier == sa && at.holds(p.scope.as_ref())
+                    p.r#type == PrincipalType::ServiceAccount as i32
+                        && p.identifier == sa
+                        && at.holds(p.scope.as_ref())
                 })
             });
             let removed = remove_assignments_of(doc, PrincipalType::ServiceAccount, &sa, &at.scope());

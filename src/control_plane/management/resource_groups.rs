@@ -16,7 +16,8 @@ use super::wire::{ApiError, Call, Reply};
 use super::{Management, answer};
 use crate::control_plane::changes::{ChangeSummary, EditError};
 use crate::rbac::model::{
-    AccountSnapshot, AttributeFilter, IncludedScope, ResourceFilter, ResourceGroup, ResourceSelector, Scope, ScopeFilter,
+    AccountSnapshot, AttributeFilter, IncludedScope, ResourceFilter, ResourceGroup, ResourceSelector, Scope,
+    ScopeFilter,
 };
 
 #[derive(Debug, Deserialize)]
@@ -150,7 +151,13 @@ fn find<'a>(doc: &'a mut AccountSnapshot, at: &Target, id: &str) -> Result<&'a m
         .ok_or_else(|| EditError::NotFound(format!("resource group `{}/{id}` not found", at.path())))
 }
 
-async fn write(m: &Management, call: Call, org: Option<String>, project: Option<String>, id: Option<String>) -> Response {
+async fn write(
+    m: &Management,
+    call: Call,
+    org: Option<String>,
+    project: Option<String>,
+    id: Option<String>,
+) -> Response {
     let result = async {
         let target = Target::from_path(&call, org.as_deref(), project.as_deref())?;
         let (caller, _) = m.caller(&call, &target).await?;
@@ -160,7 +167,9 @@ async fn write(m: &Management, call: Call, org: Option<String>, project: Option<
             return Err(ApiError::invalid("the body's identifier differs from the path's"));
         }
         if body.identifier.starts_with('_') {
-            return Err(ApiError::invalid("identifiers starting with `_` are Harness's managed resource groups"));
+            return Err(ApiError::invalid(
+                "identifiers starting with `_` are Harness's managed resource groups",
+            ));
         }
         caller.require("core_resourcegroup_edit", &target, id.as_deref())?;
         let group = to_document(&target, &body)?;
@@ -175,11 +184,17 @@ async fn write(m: &Management, call: Call, org: Option<String>, project: Option<
                 ))),
                 (true, Err(_)) => {
                     doc.resource_groups.push(stored);
-                    Ok(ChangeSummary(format!("resource group created: {}/{name}", at.path())))
+                    Ok(ChangeSummary(format!(
+                        "resource group created: {}/{name}",
+                        at.path()
+                    )))
                 }
                 (false, found) => {
                     *found? = stored;
-                    Ok(ChangeSummary(format!("resource group updated: {}/{name}", at.path())))
+                    Ok(ChangeSummary(format!(
+                        "resource group updated: {}/{name}",
+                        at.path()
+                    )))
                 }
             }
         });
@@ -190,7 +205,13 @@ async fn write(m: &Management, call: Call, org: Option<String>, project: Option<
     answer(&call, result)
 }
 
-async fn read(m: &Management, call: Call, org: Option<String>, project: Option<String>, id: Option<String>) -> Response {
+async fn read(
+    m: &Management,
+    call: Call,
+    org: Option<String>,
+    project: Option<String>,
+    id: Option<String>,
+) -> Response {
     let result = async {
         let target = Target::from_path(&call, org.as_deref(), project.as_deref())?;
         let (caller, mut document) = m.caller(&call, &target).await?;
@@ -212,7 +233,13 @@ async fn read(m: &Management, call: Call, org: Option<String>, project: Option<S
     answer(&call, result)
 }
 
-async fn remove(m: &Management, call: Call, org: Option<String>, project: Option<String>, id: String) -> Response {
+async fn remove(
+    m: &Management,
+    call: Call,
+    org: Option<String>,
+    project: Option<String>,
+    id: String,
+) -> Response {
     let result = async {
         let target = Target::from_path(&call, org.as_deref(), project.as_deref())?;
         let (caller, mut document) = m.caller(&call, &target).await?;
@@ -225,7 +252,10 @@ async fn remove(m: &Management, call: Call, org: Option<String>, project: Option
             find(doc, &at, &name)?;
             doc.resource_groups
                 .retain(|g| !(g.identifier == name && at.holds(g.scope.as_ref())));
-            Ok(ChangeSummary(format!("resource group deleted: {}/{name}", at.path())))
+            Ok(ChangeSummary(format!(
+                "resource group deleted: {}/{name}",
+                at.path()
+            )))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
         Ok(Reply::written(shown, revision).bare())
@@ -281,18 +311,34 @@ pub async fn list_project(State(m): M, Path((org, project)): Path<(String, Strin
     read(&m, call, Some(org), Some(project), None).await
 }
 /// `POST /v1/orgs/{org}/projects/{project}/resource-groups`.
-pub async fn create_project(State(m): M, Path((org, project)): Path<(String, String)>, call: Call) -> Response {
+pub async fn create_project(
+    State(m): M,
+    Path((org, project)): Path<(String, String)>,
+    call: Call,
+) -> Response {
     write(&m, call, Some(org), Some(project), None).await
 }
 /// `GET /v1/orgs/{org}/projects/{project}/resource-groups/{resource_group}`.
-pub async fn get_project(State(m): M, Path((org, project, id)): Path<(String, String, String)>, call: Call) -> Response {
+pub async fn get_project(
+    State(m): M,
+    Path((org, project, id)): Path<(String, String, String)>,
+    call: Call,
+) -> Response {
     read(&m, call, Some(org), Some(project), Some(id)).await
 }
 /// `PUT /v1/orgs/{org}/projects/{project}/resource-groups/{resource_group}`.
-pub async fn update_project(State(m): M, Path((org, project, id)): Path<(String, String, String)>, call: Call) -> Response {
+pub async fn update_project(
+    State(m): M,
+    Path((org, project, id)): Path<(String, String, String)>,
+    call: Call,
+) -> Response {
     write(&m, call, Some(org), Some(project), Some(id)).await
 }
 /// `DELETE /v1/orgs/{org}/projects/{project}/resource-groups/{resource_group}`.
-pub async fn delete_project(State(m): M, Path((org, project, id)): Path<(String, String, String)>, call: Call) -> Response {
+pub async fn delete_project(
+    State(m): M,
+    Path((org, project, id)): Path<(String, String, String)>,
+    call: Call,
+) -> Response {
     remove(&m, call, Some(org), Some(project), id).await
 }

@@ -33,7 +33,14 @@ struct Body {
     tags: Option<Value>,
 }
 
-fn role_json(target: &Target, id: &str, permissions: &[String], levels: Vec<&str>, managed: bool, body: Option<&Body>) -> Value {
+fn role_json(
+    target: &Target,
+    id: &str,
+    permissions: &[String],
+    levels: Vec<&str>,
+    managed: bool,
+    body: Option<&Body>,
+) -> Value {
     json!({
         "role": {
             "identifier": id,
@@ -53,12 +60,20 @@ fn role_json(target: &Target, id: &str, permissions: &[String], levels: Vec<&str
 /// The managed role `name` assignable at the target's level, as (permissions, levels).
 fn managed(catalog: &Catalog, name: &str) -> Option<(Vec<String>, Vec<&'static str>)> {
     let role = catalog.managed_role(name)?;
-    let permissions = role.permissions.iter().map(|p| catalog.permission_name(p).to_owned()).collect();
-    let levels = [(Level::Account, "account"), (Level::Organization, "organization"), (Level::Project, "project")]
-        .into_iter()
-        .filter(|(l, _)| role.levels.contains(*l))
-        .map(|(_, n)| n)
+    let permissions = role
+        .permissions
+        .iter()
+        .map(|p| catalog.permission_name(p).to_owned())
         .collect();
+    let levels = [
+        (Level::Account, "account"),
+        (Level::Organization, "organization"),
+        (Level::Project, "project"),
+    ]
+    .into_iter()
+    .filter(|(l, _)| role.levels.contains(*l))
+    .map(|(_, n)| n)
+    .collect();
     Some((permissions, levels))
 }
 
@@ -71,7 +86,9 @@ fn level(target: &Target) -> Level {
 }
 
 fn custom<'a>(doc: &'a AccountSnapshot, target: &Target, id: &str) -> Option<&'a Role> {
-    doc.roles.iter().find(|r| r.identifier == id && target.holds(r.scope.as_ref()))
+    doc.roles
+        .iter()
+        .find(|r| r.identifier == id && target.holds(r.scope.as_ref()))
 }
 
 /// `POST /authz/api/roles`.
@@ -96,9 +113,15 @@ async fn upsert(m: &Management, path: Option<String>, call: Call) -> Response {
         {
             return Err(ApiError::invalid("the body's identifier differs from the path's"));
         }
-        caller.require("core_role_edit", &target, (!create).then_some(body.identifier.as_str()))?;
+        caller.require(
+            "core_role_edit",
+            &target,
+            (!create).then_some(body.identifier.as_str()),
+        )?;
         if body.identifier.starts_with('_') {
-            return Err(ApiError::invalid("identifiers starting with `_` are Harness's managed roles"));
+            return Err(ApiError::invalid(
+                "identifiers starting with `_` are Harness's managed roles",
+            ));
         }
         let (id, at, permissions) = (body.identifier.clone(), target.clone(), body.permissions.clone());
         let edit = Box::new(move |doc: &mut AccountSnapshot| {
@@ -112,7 +135,10 @@ async fn upsert(m: &Management, path: Option<String>, call: Call) -> Response {
                     "A role with identifier `{id}` already exists in `{}`",
                     at.path()
                 ))),
-                (false, None) => Err(EditError::NotFound(format!("role `{}/{id}` not found", at.path()))),
+                (false, None) => Err(EditError::NotFound(format!(
+                    "role `{}/{id}` not found",
+                    at.path()
+                ))),
                 (false, Some(role)) => {
                     role.permissions = permissions;
                     Ok(ChangeSummary(format!("role updated: {}/{id}", at.path())))
@@ -128,7 +154,14 @@ async fn upsert(m: &Management, path: Option<String>, call: Call) -> Response {
             }
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
-        let shown = role_json(&target, &body.identifier, &body.permissions, vec![target.level()], false, Some(&body));
+        let shown = role_json(
+            &target,
+            &body.identifier,
+            &body.permissions,
+            vec![target.level()],
+            false,
+            Some(&body),
+        );
         Ok(Reply::written(shown, revision))
     }
     .await;
@@ -137,8 +170,16 @@ async fn upsert(m: &Management, path: Option<String>, call: Call) -> Response {
 
 fn counts(doc: &AccountSnapshot, target: &Target, role: &str) -> [usize; 3] {
     let mut counts = [0; 3];
-    for assignment in doc.role_assignments.iter().filter(|a| a.role == role && target.holds(a.scope.as_ref())) {
-        match assignment.principal.as_ref().map(|p| PrincipalType::try_from(p.r#type)) {
+    for assignment in doc
+        .role_assignments
+        .iter()
+        .filter(|a| a.role == role && target.holds(a.scope.as_ref()))
+    {
+        match assignment
+            .principal
+            .as_ref()
+            .map(|p| PrincipalType::try_from(p.r#type))
+        {
             Some(Ok(PrincipalType::User)) => counts[0] += 1,
             Some(Ok(PrincipalType::UserGroup)) => counts[1] += 1,
             Some(Ok(PrincipalType::ServiceAccount)) => counts[2] += 1,
@@ -169,16 +210,33 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
         if managed_filter != Some(true) {
             for role in document.roles.iter().filter(|r| target.holds(r.scope.as_ref())) {
                 if matches_search(&role.identifier, search) {
-                    push(role_json(&target, &role.identifier, &role.permissions, vec![target.level()], false, None), &role.identifier);
+                    push(
+                        role_json(
+                            &target,
+                            &role.identifier,
+                            &role.permissions,
+                            vec![target.level()],
+                            false,
+                            None,
+                        ),
+                        &role.identifier,
+                    );
                 }
             }
         }
         if managed_filter != Some(false) {
-            for role in catalog.managed_roles().iter().filter(|r| r.levels.contains(level(&target))) {
+            for role in catalog
+                .managed_roles()
+                .iter()
+                .filter(|r| r.levels.contains(level(&target)))
+            {
                 if let Some((permissions, levels)) = managed(catalog, role.name)
                     && matches_search(role.name, search)
                 {
-                    push(role_json(&target, role.name, &permissions, levels, true, None), role.name);
+                    push(
+                        role_json(&target, role.name, &permissions, levels, true, None),
+                        role.name,
+                    );
                 }
             }
         }
@@ -195,11 +253,25 @@ pub async fn get(State(m): State<Arc<Management>>, Path(id): Path<String>, call:
         let (caller, document) = m.caller(&call, &target).await?;
         caller.require("core_role_view", &target, Some(&id))?;
         if let Some(role) = custom(&document, &target, &id) {
-            return Ok(Reply::read(role_json(&target, &id, &role.permissions, vec![target.level()], false, None)));
+            return Ok(Reply::read(role_json(
+                &target,
+                &id,
+                &role.permissions,
+                vec![target.level()],
+                false,
+                None,
+            )));
         }
         let (permissions, levels) = managed(caller.compiled.catalog(), &id)
             .ok_or_else(|| ApiError::not_found(format!("role `{}/{id}` not found", target.path())))?;
-        Ok(Reply::read(role_json(&target, &id, &permissions, levels, true, None)))
+        Ok(Reply::read(role_json(
+            &target,
+            &id,
+            &permissions,
+            levels,
+            true,
+            None,
+        )))
     }
     .await;
     answer(&call, result)
@@ -218,7 +290,8 @@ pub async fn delete(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         let edit = Box::new(move |doc: &mut AccountSnapshot| {
             custom(doc, &at, &deleted)
                 .ok_or_else(|| EditError::NotFound(format!("role `{}/{deleted}` not found", at.path())))?;
-            doc.roles.retain(|r| !(r.identifier == deleted && at.holds(r.scope.as_ref())));
+            doc.roles
+                .retain(|r| !(r.identifier == deleted && at.holds(r.scope.as_ref())));
             Ok(ChangeSummary(format!("role deleted: {}/{deleted}", at.path())))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;

@@ -25,7 +25,11 @@ impl Target {
             .param("accountIdentifier")
             .or_else(|| call.header("harness-account"))
             .ok_or_else(|| ApiError::invalid("query parameter `accountIdentifier` is required"))?;
-        Self::new(account, call.param("orgIdentifier"), call.param("projectIdentifier"))
+        Self::new(
+            account,
+            call.param("orgIdentifier"),
+            call.param("projectIdentifier"),
+        )
     }
 
     /// The v1 form: the account from the `Harness-Account` header (else `accountIdentifier`), the
@@ -102,7 +106,10 @@ impl Target {
             return Ok(());
         };
         let Some(found) = document.organizations.iter().find(|o| &o.identifier == org) else {
-            return Err(ApiError::not_found(format!("organization `{org}` not found in account `{}`", self.account)));
+            return Err(ApiError::not_found(format!(
+                "organization `{org}` not found in account `{}`",
+                self.account
+            )));
         };
         match &self.project {
             Some(project) if !found.projects.contains(project) => Err(ApiError::not_found(format!(
@@ -151,8 +158,13 @@ pub fn level_of(level: i32) -> Value {
 pub fn check_identifier(what: &str, identifier: &str) -> Result<(), ApiError> {
     let valid = !identifier.is_empty()
         && identifier.len() <= 128
-        && identifier.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && identifier.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && identifier
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && identifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if valid {
         Ok(())
     } else {

@@ -59,7 +59,8 @@ fn token_json(parent: &Parent, key: &str, token: &ApiToken) -> Value {
     let to = rfc3339_to_millis(&token.valid_to);
     let rotated = token.rotated_expire_at.as_deref().and_then(rfc3339_to_millis);
     let now = now_millis();
-    let valid = from.is_some_and(|f| f <= now) && to.is_some_and(|t| now < t) && rotated.is_none_or(|r| now < r);
+    let valid =
+        from.is_some_and(|f| f <= now) && to.is_some_and(|t| now < t) && rotated.is_none_or(|r| now < r);
     json!({
         "identifier": token.identifier, "name": token.identifier,
         "validFrom": from, "validTo": to, "scheduledExpireTime": rotated, "valid": valid,
@@ -86,11 +87,14 @@ pub async fn create(State(m): State<Arc<Management>>, call: Call) -> Response {
         )?;
         parent.authorize(&caller)?;
         let from = body.valid_from.unwrap_or_else(now_millis);
-        let to = body.valid_to.unwrap_or(from.saturating_add(DEFAULT_LIFETIME_MILLIS));
+        let to = body
+            .valid_to
+            .unwrap_or(from.saturating_add(DEFAULT_LIFETIME_MILLIS));
         if to <= from {
             return Err(ApiError::invalid("`validTo` must be after `validFrom`"));
         }
-        let minted = mint(&account.account, kind_of(&parent), None).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let minted =
+            mint(&account.account, kind_of(&parent), None).map_err(|e| ApiError::invalid(e.to_string()))?;
         let token = ApiToken {
             identifier: body.identifier.clone(),
             id: minted.id.clone(),
@@ -109,7 +113,10 @@ pub async fn create(State(m): State<Arc<Management>>, call: Call) -> Response {
                     token.identifier
                 )));
             }
-            let summary = format!("token created: {} (id {}) of api key {key}", token.identifier, token.id);
+            let summary = format!(
+                "token created: {} (id {}) of api key {key}",
+                token.identifier, token.id
+            );
             found.tokens.push(token);
             Ok(ChangeSummary(summary))
         });
@@ -131,12 +138,21 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
         let key = call.param("apiKeyIdentifier");
         let search = call.param("searchTerm");
         let mut items = Vec::new();
-        let keys = document.api_keys.iter().filter(|k| parent.owns(k) && key.is_none_or(|w| w == k.identifier));
+        let keys = document
+            .api_keys
+            .iter()
+            .filter(|k| parent.owns(k) && key.is_none_or(|w| w == k.identifier));
         for api_key in keys {
-            for token in api_key.tokens.iter().filter(|t| matches_search(&t.identifier, search)) {
+            for token in api_key
+                .tokens
+                .iter()
+                .filter(|t| matches_search(&t.identifier, search))
+            {
                 let shown = token_json(&parent, &api_key.identifier, token);
                 let expiry = shown["validTo"].clone();
-                items.push(json!({"token": shown, "createdAt": null, "lastModifiedAt": null, "expiryAt": expiry}));
+                items.push(
+                    json!({"token": shown, "createdAt": null, "lastModifiedAt": null, "expiryAt": expiry}),
+                );
             }
         }
         Ok(Reply::read(page(items, &call)?))
@@ -145,7 +161,11 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
     answer(&call, result)
 }
 
-fn key_of<'a>(doc: &'a mut AccountSnapshot, parent: &Parent, call_key: &str) -> Result<&'a mut ApiKey, EditError> {
+fn key_of<'a>(
+    doc: &'a mut AccountSnapshot,
+    parent: &Parent,
+    call_key: &str,
+) -> Result<&'a mut ApiKey, EditError> {
     parent.key_mut(doc, call_key)
 }
 
@@ -163,7 +183,9 @@ pub async fn delete(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
             let before = found.tokens.len();
             found.tokens.retain(|t| t.identifier != token);
             if found.tokens.len() == before {
-                return Err(EditError::NotFound(format!("token `{token}` of api key `{key}` not found")));
+                return Err(EditError::NotFound(format!(
+                    "token `{token}` of api key `{key}` not found"
+                )));
             }
             Ok(ChangeSummary(format!("token deleted: {token} of api key {key}")))
         });
@@ -185,12 +207,21 @@ pub async fn rotate(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         let now = now_millis();
         let grace = call
             .param("rotateTimestamp")
-            .map(|v| v.parse::<i64>().map_err(|_| ApiError::invalid("`rotateTimestamp` must be a number")))
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::invalid("`rotateTimestamp` must be a number"))
+            })
             .transpose()?
             .unwrap_or(now);
         let grace = millis_to_rfc3339("rotateTimestamp", grace)?;
-        let minted = mint(&account.account, kind_of(&parent), None).map_err(|e| ApiError::invalid(e.to_string()))?;
-        let (token, owner, hash, new_id) = (id.clone(), parent.clone(), minted.secret_hash.clone(), minted.id.clone());
+        let minted =
+            mint(&account.account, kind_of(&parent), None).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let (token, owner, hash, new_id) = (
+            id.clone(),
+            parent.clone(),
+            minted.secret_hash.clone(),
+            minted.id.clone(),
+        );
         let edit = Box::new(move |doc: &mut AccountSnapshot| {
             let found = key_of(doc, &owner, &key)?;
             let Some(old) = found
@@ -198,7 +229,9 @@ pub async fn rotate(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
                 .iter_mut()
                 .find(|t| t.identifier == token && t.rotated_expire_at.is_none())
             else {
-                return Err(EditError::NotFound(format!("token `{token}` of api key `{key}` not found")));
+                return Err(EditError::NotFound(format!(
+                    "token `{token}` of api key `{key}` not found"
+                )));
             };
             old.rotated_expire_at = Some(grace);
             let to = rfc3339_to_millis(&old.valid_to)
@@ -214,7 +247,9 @@ pub async fn rotate(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
                 permissions: old.permissions.clone(),
             };
             found.tokens.push(rotated);
-            Ok(ChangeSummary(format!("token rotated: {token} of api key {key} (new id {new_id})")))
+            Ok(ChangeSummary(format!(
+                "token rotated: {token} of api key {key} (new id {new_id})"
+            )))
         });
         let revision = m.commit(&call, &caller, &account, edit).await?;
         Ok(Reply::written(json!(minted.token), revision))

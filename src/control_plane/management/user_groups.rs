@@ -32,7 +32,11 @@ pub async fn upsert(State(m): State<Arc<Management>>, call: Call) -> Response {
         let body: Body = call.json()?;
         check_identifier("user group", &body.identifier)?;
         let create = call.method == "POST";
-        caller.require("core_usergroup_manage", &target, (!create).then_some(body.identifier.as_str()))?;
+        caller.require(
+            "core_usergroup_manage",
+            &target,
+            (!create).then_some(body.identifier.as_str()),
+        )?;
         let (id, at) = (body.identifier.clone(), target.clone());
         let users = body.users.clone().unwrap_or_default();
         let edit = Box::new(move |doc: &mut AccountSnapshot| {
@@ -148,7 +152,9 @@ pub async fn member(
             let present = found.users.contains(&member);
             match (add, present) {
                 (true, true) => {
-                    return Err(EditError::Duplicate(format!("user `{member}` is a member already")));
+                    return Err(EditError::Duplicate(format!(
+                        "user `{member}` is a member already"
+                    )));
                 }
                 (true, false) => found.users.push(member.clone()),
                 (false, false) => {
@@ -157,7 +163,10 @@ pub async fn member(
                 (false, true) => found.users.retain(|u| *u != member),
             }
             let verb = if add { "added to" } else { "removed from" };
-            Ok(ChangeSummary(format!("user {member} {verb} user group {}/{group}", at.path())))
+            Ok(ChangeSummary(format!(
+                "user {member} {verb} user group {}/{group}",
+                at.path()
+            )))
         });
         let revision = m.commit(&call, &caller, &target, edit).await?;
         let (_, document) = m.caller(&call, &target).await?;

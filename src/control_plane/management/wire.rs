@@ -166,9 +166,16 @@ impl Reply {
 /// Harness's `PageResponse` of `items` at `pageIndex`/`pageSize` of the call.
 pub fn page(items: Vec<Value>, call: &Call) -> Result<Value, ApiError> {
     let index = call.number("pageIndex")?.unwrap_or(0);
-    let size = call.number("pageSize")?.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let size = call
+        .number("pageSize")?
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE);
     let total = items.len();
-    let content: Vec<Value> = items.into_iter().skip(index.saturating_mul(size)).take(size).collect();
+    let content: Vec<Value> = items
+        .into_iter()
+        .skip(index.saturating_mul(size))
+        .take(size)
+        .collect();
     Ok(json!({
         "totalPages": total.div_ceil(size),
         "totalItems": total,
@@ -243,7 +250,8 @@ impl Call {
                 error.line(),
                 error.column()
             );
-            ApiError::invalid(message.clone()).with("errors", json!([{ "fieldId": "body", "error": message }]))
+            ApiError::invalid(message.clone())
+                .with("errors", json!([{ "fieldId": "body", "error": message }]))
         })
     }
 }
@@ -273,8 +281,12 @@ impl<S: Send + Sync> FromRequest<S> for Call {
         let headers = request.headers().clone();
         let correlation_id = super::random_id(16);
         let body = Bytes::from_request(request, state).await.map_err(|_| {
-            ApiError::new(413, "INVALID_REQUEST", format!("the request body is over {BODY_LIMIT} bytes"))
-                .response(&correlation_id)
+            ApiError::new(
+                413,
+                "INVALID_REQUEST",
+                format!("the request body is over {BODY_LIMIT} bytes"),
+            )
+            .response(&correlation_id)
         })?;
         Ok(Self {
             method,
