@@ -29,6 +29,7 @@ mod http_mode;
 mod jwt;
 mod kustomize_build;
 mod logs;
+mod management_api;
 mod metrics;
 mod nginx_e2e;
 mod otlp;
