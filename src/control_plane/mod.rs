@@ -190,6 +190,10 @@ pub struct ManagementListener {
     pub listener: tokio::net::TcpListener,
     /// The change log.
     pub changes: ChangeLog,
+    /// Where accounts are written: `None` = folder mode (an in-memory store seeded from what the
+    /// folder scanner publishes, publishing its own changes); a store (the database) whose
+    /// follower publishes to the Watch streams itself.
+    pub accounts: Option<Arc<dyn changes::AccountStore>>,
 }
 
 fn check_source(options: &Options) -> Result<(), ControlPlaneError> {
@@ -239,11 +243,17 @@ pub async fn run_with_management(
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let management = http.map(|http| {
-        let state = Arc::new(Management::over_folder(
-            Arc::clone(&options.catalog),
-            Arc::clone(&store),
-            http.changes,
-        ));
+        let catalog = Arc::clone(&options.catalog);
+        let state = Arc::new(match http.accounts {
+            None => Management::over_folder(catalog, Arc::clone(&store), http.changes),
+            Some(accounts) => Management::new(
+                accounts,
+                catalog,
+                Arc::clone(&store),
+                management::Publishing::Elsewhere,
+                http.changes,
+            ),
+        });
         let incoming = Listener::with_limits(http.listener, tls.as_ref(), Protocols::Http, options.limits);
         let mut stopped = stopped.clone();
         tokio::spawn(management::serve_on(incoming, state, async move {
@@ -341,6 +351,7 @@ pub async fn run_all(
         Some((http_addr, changes)) => Some(ManagementListener {
             listener: bind(http_addr).await?,
             changes,
+            accounts: None,
         }),
         None => None,
     };
