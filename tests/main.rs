@@ -32,6 +32,7 @@ mod http_mode;
 mod jwt;
 mod kustomize_build;
 mod logs;
+mod management_api;
 mod metrics;
 mod nginx_e2e;
 mod official_client;

@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::cli::{InputError, load_catalog};
 use crate::config::{DEFAULT_CONTROL_PLANE_PORT, is_loopback_host};
+use crate::control_plane::management::audit::ChangeLog;
 use crate::control_plane::{DEFAULT_MAX_SNAPSHOT_BYTES, Options, Source, tls_settings};
 use crate::tls::ConnectionLimits;
 use crate::tls::listener::MAX_CONNECTIONS;
@@ -28,6 +29,15 @@ pub struct ControlPlaneArgs {
     /// The gRPC listen address (also serves gRPC health).
     #[arg(long, default_value_t = format!("127.0.0.1:{DEFAULT_CONTROL_PLANE_PORT}"))]
     pub listen: String,
+    /// The management API's HTTP listen address (Harness's organization, project, service account,
+    /// API key, token, role, role assignment, user group and resource group endpoints), or `off`.
+    /// Served with the gRPC listener's TLS when it has one. In folder mode its writes are held in
+    /// memory and lost on restart (docs/management-api.md).
+    #[arg(long, value_name = "ADDR", default_value_t = format!("127.0.0.1:{DEFAULT_MANAGEMENT_PORT}"))]
+    pub http_listen: String,
+    /// Where the management API's change log goes: `stdout` (default), `off`, or a file path.
+    #[arg(long, value_name = "FILE", default_value = "stdout")]
+    pub audit: String,
     /// The server certificate chain (PEM); with `--tls-key`, serves TLS 1.3.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -59,28 +69,52 @@ pub struct ControlPlaneArgs {
     pub log_format: String,
 }
 
-/// Refuses a listen address that is not loopback unless TLS with client certificates is on or
-/// `--insecure` is given: a snapshot is the policy, token hashes included.
-fn check_exposure(args: &ControlPlaneArgs) -> Result<(), InputError> {
-    let mutual_tls = args.tls_cert.is_some() && args.client_ca.is_some();
-    if mutual_tls || args.insecure {
-        return Ok(());
-    }
-    let host = match args.listen.parse::<std::net::SocketAddr>() {
+/// The management API's default port.
+pub const DEFAULT_MANAGEMENT_PORT: u16 = 9301;
+
+fn host_of(addr: &str) -> String {
+    match addr.parse::<std::net::SocketAddr>() {
         Ok(addr) => addr.ip().to_string(),
-        Err(_) => args
-            .listen
-            .rsplit_once(':')
-            .map_or(args.listen.as_str(), |(host, _)| host)
-            .to_owned(),
-    };
-    if is_loopback_host(&host) {
+        Err(_) => addr.rsplit_once(':').map_or(addr, |(host, _)| host).to_owned(),
+    }
+}
+
+/// Refuses a listen address that is not loopback unless TLS with client certificates is on or
+/// `--insecure` is given: a snapshot is the policy, token hashes included. The management API's
+/// address needs TLS (its callers send API tokens) or `--insecure`.
+fn check_exposure(args: &ControlPlaneArgs) -> Result<(), InputError> {
+    if args.insecure {
         return Ok(());
     }
-    Err(InputError(format!(
-        "refusing to serve snapshots on `{}` (not loopback) without mutual TLS: give --tls-cert, --tls-key and --client-ca, or --insecure to serve them to anyone who reaches the port",
-        args.listen
-    )))
+    let mutual_tls = args.tls_cert.is_some() && args.client_ca.is_some();
+    if !mutual_tls && !is_loopback_host(&host_of(&args.listen)) {
+        return Err(InputError(format!(
+            "refusing to serve snapshots on `{}` (not loopback) without mutual TLS: give --tls-cert, --tls-key and --client-ca, or --insecure to serve them to anyone who reaches the port",
+            args.listen
+        )));
+    }
+    if args.http_listen != "off" && args.tls_cert.is_none() && !is_loopback_host(&host_of(&args.http_listen))
+    {
+        return Err(InputError(format!(
+            "refusing to serve the management API on `{}` (not loopback) without TLS: give --tls-cert and --tls-key, or --insecure to accept API tokens in plaintext",
+            args.http_listen
+        )));
+    }
+    Ok(())
+}
+
+fn change_log(audit: &str) -> Result<ChangeLog, InputError> {
+    use crate::audit::sink::{RotatingFile, StdoutSink};
+    Ok(match audit {
+        "off" => ChangeLog::off(),
+        "stdout" | "-" => ChangeLog::new(Box::new(StdoutSink::new())),
+        path => {
+            let path = path.strip_prefix("file:").unwrap_or(path);
+            let file = RotatingFile::open(std::path::Path::new(path), 100 * 1024 * 1024, 5)
+                .map_err(|e| InputError(format!("cannot open the change log `{path}`: {e}")))?;
+            ChangeLog::new(Box::new(file))
+        }
+    })
 }
 
 /// `--source` or `--database` (clap requires exactly one).
@@ -121,7 +155,11 @@ pub fn run(args: &ControlPlaneArgs) -> Result<ExitCode, InputError> {
         let _entered = runtime.enter();
         crate::telemetry::init(&telemetry).map_err(|e| InputError(e.to_string()))?
     };
-    let served = runtime.block_on(crate::control_plane::run(&args.listen, options));
+    let management = match args.http_listen.as_str() {
+        "off" => None,
+        addr => Some((addr, change_log(&args.audit)?)),
+    };
+    let served = runtime.block_on(crate::control_plane::run_all(&args.listen, management, options));
     guard.shutdown();
     served.map_err(|e| InputError(e.to_string()))?;
     Ok(ExitCode::SUCCESS)

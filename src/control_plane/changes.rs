@@ -152,6 +152,25 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Takes `snapshot` as its account's document unless the store holds that revision or a newer
+    /// one (folder mode: the management API takes up a file the folder scanner published). Returns
+    /// whether it was taken.
+    pub fn seed(&self, snapshot: AccountSnapshot) -> bool {
+        let Ok(mut accounts) = self.accounts.lock() else {
+            return false;
+        };
+        if accounts
+            .get(&snapshot.account)
+            .is_some_and(|current| current.version >= snapshot.version)
+        {
+            return false;
+        }
+        accounts.insert(snapshot.account.clone(), snapshot);
+        true
+    }
+}
+
 impl AccountStore for MemoryStore {
     fn read<'a>(&'a self, account: &'a str) -> StoreFuture<'a, Result<Option<AccountSnapshot>, ChangeError>> {
         let result = self

@@ -24,6 +24,8 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 
+use self::management::Management;
+use self::management::audit::ChangeLog;
 use crate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
 use crate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
 use crate::rbac::Catalog;
@@ -31,6 +33,7 @@ use crate::tls::{ConnectionLimits, Listener, MinVersion, Protocols, ServerTls, T
 
 pub mod admin;
 pub mod changes;
+pub mod management;
 pub mod postgres;
 pub mod store;
 
@@ -204,6 +207,42 @@ pub async fn run_on(
     options: Options,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ControlPlaneError> {
+    run_with_management(listener, None, options, shutdown).await
+}
+
+/// The HTTP listener of the management API and where its change log goes.
+#[derive(Debug)]
+pub struct ManagementListener {
+    /// The bound listener (TLS from [`Options::tls`] when set).
+    pub listener: tokio::net::TcpListener,
+    /// The change log.
+    pub changes: ChangeLog,
+    /// Where accounts are written: `None` = the source's own store (folder mode: an in-memory store
+    /// seeded from what the folder scanner publishes, publishing its own changes; database mode:
+    /// the database, whose follower publishes to the Watch streams); or a store given here.
+    pub accounts: Option<Arc<dyn changes::AccountStore>>,
+}
+
+fn check_source(options: &Options) -> Result<(), ControlPlaneError> {
+    if let Source::Folder(dir) = &options.source {
+        std::fs::metadata(dir).map_err(|source| ControlPlaneError::Source {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// [`run_on`], with the management API ([`management`]) on `http` when given: in folder mode it
+/// writes to an in-memory store that takes up each version the folder scanner publishes, and
+/// publishes its own changes to the same Watch streams; in database mode it writes to the database.
+pub async fn run_with_management(
+    listener: tokio::net::TcpListener,
+    http: Option<ManagementListener>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ControlPlaneError> {
+    check_source(&options)?;
     // startup reads a few small files: blocking here is fine (as the sidecar's start does)
     let tls = options
         .tls
@@ -212,24 +251,55 @@ pub async fn run_on(
         .transpose()?
         .map(Arc::new);
     let store = Arc::new(Store::default());
-    let follower = match &options.source {
-        Source::Folder(dir) => start_scanner(dir, &options, &store).await?,
+    let (follower, database) = match &options.source {
+        Source::Folder(dir) => (start_scanner(dir, &options, &store).await?, None),
         Source::Database(url) => {
             let pool = postgres::connect(url, 4).await?;
             let follower = postgres::follower::Follower::new(
-                pool,
+                pool.clone(),
                 Arc::clone(&options.catalog),
                 Arc::clone(&store),
                 options.scan_interval,
             );
             follower.sync().await?;
-            follower.spawn()
+            (follower.spawn(), Some(pool))
         }
     };
+    let management_addr = http
+        .as_ref()
+        .and_then(|h| h.listener.local_addr().ok())
+        .map(|a| a.to_string());
     // Logged once every valid account is served: scripts and tests wait for this line.
     if let Ok(local) = listener.local_addr() {
-        tracing::info!(%local, accounts = store.len(), tls = tls.is_some(), "scopegate control plane listening");
+        tracing::info!(
+            %local, management = management_addr.as_deref().unwrap_or("off"), accounts = store.len(),
+            tls = tls.is_some(), "scopegate control plane listening"
+        );
     }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let management = http.map(|http| {
+        let catalog = Arc::clone(&options.catalog);
+        let accounts = http.accounts.or_else(|| {
+            database.clone().map(|pool| {
+                Arc::new(postgres::PgStore::new(pool, Arc::clone(&catalog))) as Arc<dyn changes::AccountStore>
+            })
+        });
+        let state = Arc::new(match accounts {
+            None => Management::over_folder(catalog, Arc::clone(&store), http.changes),
+            Some(accounts) => Management::new(
+                accounts,
+                catalog,
+                Arc::clone(&store),
+                management::Publishing::Elsewhere,
+                http.changes,
+            ),
+        });
+        let incoming = Listener::with_limits(http.listener, tls.as_ref(), Protocols::Http, options.limits);
+        let mut stopped = stopped.clone();
+        tokio::spawn(management::serve_on(incoming, state, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_service_status("", ServingStatus::Serving).await;
     reporter
@@ -246,6 +316,7 @@ pub async fn run_on(
         async move {
             shutdown.await;
             tracing::info!("shutting down: closing watch streams");
+            let _ = stop.send(true);
             store.close();
         }
     };
@@ -255,6 +326,10 @@ pub async fn run_on(
     follower.abort();
     if let Some(reloader) = reloader {
         reloader.abort();
+    }
+    drop(stopped);
+    if let Some(management) = management {
+        let _ = management.await;
     }
     Ok(result?)
 }
@@ -303,13 +378,46 @@ async fn rescan(scanner: &Arc<Mutex<Scanner>>) {
     .await;
 }
 
-/// Binds `addr` and serves until SIGINT or SIGTERM.
-pub async fn run(addr: &str, options: Options) -> Result<(), ControlPlaneError> {
-    let listener = tokio::net::TcpListener::bind(addr)
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ControlPlaneError> {
+    tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ControlPlaneError::Bind {
             addr: addr.to_owned(),
             source,
-        })?;
-    run_on(listener, options, crate::server::shutdown::shutdown_signal()).await
+        })
+}
+
+/// Binds `addr` and serves until SIGINT or SIGTERM.
+pub async fn run(addr: &str, options: Options) -> Result<(), ControlPlaneError> {
+    run_all(addr, None, options).await
+}
+
+/// Binds `addr` (gRPC) and `management` (the management API's HTTP address and change log) and
+/// serves until SIGINT or SIGTERM.
+pub async fn run_all(
+    addr: &str,
+    management: Option<(&str, ChangeLog)>,
+    options: Options,
+) -> Result<(), ControlPlaneError> {
+    check_source(&options)?;
+    // unusable TLS files are reported before any port is taken
+    if let Some(settings) = options.tls.clone() {
+        ServerTls::load(settings)?;
+    }
+    let listener = bind(addr).await?;
+    let http = match management {
+        Some((http_addr, changes)) => Some(ManagementListener {
+            listener: bind(http_addr).await?,
+            changes,
+            accounts: None,
+        }),
+        None => None,
+    };
+    run_with_management(
+        listener,
+        http,
+        options,
+        crate::server::shutdown::shutdown_signal(),
+    )
+    .await
 }

@@ -74,6 +74,8 @@ pub struct Process {
     child: Child,
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The management API's address, when the process logs one (`control-plane`).
+    pub management: Option<SocketAddr>,
 }
 
 impl Process {
@@ -105,16 +107,28 @@ impl Process {
                     } else {
                         continue;
                     };
-                    let _ = tx.send(addr);
+                    let management = line
+                        .split("management=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .or_else(|| {
+                            line.split("\"management\":\"")
+                                .nth(1)
+                                .and_then(|rest| rest.split('"').next())
+                        })
+                        .and_then(|m| m.trim_matches('"').parse::<SocketAddr>().ok());
+                    let _ = tx.send((addr, management));
                 }
             });
         }
-        let addr = rx
+        let (addr, management) = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("the process did not report its address")
-            .parse()
-            .unwrap();
-        Self { child, addr }
+            .expect("the process did not report its address");
+        Self {
+            child,
+            addr: addr.parse().unwrap(),
+            management,
+        }
     }
 
     /// `scopegate control-plane --source DIR --listen ADDR EXTRA...`.
@@ -126,6 +140,10 @@ impl Process {
             "--listen",
             listen,
         ];
+        // the management API's default port would collide between parallel tests
+        if !extra.contains(&"--http-listen") {
+            args.extend_from_slice(&["--http-listen", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
         Self::start(&args)
     }
