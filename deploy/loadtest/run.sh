@@ -31,7 +31,7 @@ ROUNDS=${ROUNDS:-3}
 C=${C:-16}
 M=${M:-32}
 T=${T:-2}
-RATES=${RATES:-10000 50000}
+RATES=${RATES-10000 50000}
 RATE_SECS=${RATE_SECS:-5}
 PROFILE=${PROFILE:-release}
 SIDECAR_ADDR=127.0.0.1:19191
@@ -59,15 +59,18 @@ if ! command -v h2load >/dev/null; then
     apt-get update && apt-get install -y nghttp2-client
 fi
 
-echo "== building $PROFILE binaries" >&2
-# CARGO_FLAGS: e.g. `--no-default-features` (the system allocator) or `--no-default-features --features jemalloc`
-# shellcheck disable=SC2086
-(cd "$root" && cargo build --profile "$PROFILE" ${CARGO_FLAGS:-} --bin scopegate --example noop_authz)
 dir=$PROFILE
 [[ $PROFILE == dev ]] && dir=debug
-# SCOPEGATE_BIN: measure that binary instead (e.g. a copy built with other allocator features)
+# SCOPEGATE_BIN / NOOP_BIN: measure those binaries (e.g. copies built with other allocator
+# features) instead of building; CARGO_FLAGS: e.g. `--no-default-features` (the system allocator)
+# or `--no-default-features --features jemalloc`
 bin=${SCOPEGATE_BIN:-"$root/target/$dir/scopegate"}
-noop="$root/target/$dir/examples/noop_authz"
+noop=${NOOP_BIN:-"$root/target/$dir/examples/noop_authz"}
+if [[ -z ${SCOPEGATE_BIN:-} || -z ${NOOP_BIN:-} ]]; then
+    echo "== building $PROFILE binaries" >&2
+    # shellcheck disable=SC2086
+    (cd "$root" && cargo build --profile "$PROFILE" ${CARGO_FLAGS:-} --bin scopegate --example noop_authz)
+fi
 
 # the default configuration; the audit log (on, to stdout) goes to a file
 RUST_LOG=warn "$bin" serve --listen "$SIDECAR_ADDR" >"$work/audit.jsonl" &
