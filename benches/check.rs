@@ -6,7 +6,9 @@
 //! - `check/missing_credential_401`: no credential at all;
 //! - `check/noop_baseline`: a handler that only builds an OK `CheckResponse`, for the ratio;
 //! - `check/allowed_audit_file`: `allowed` with the audit log on, writing to a file;
-//! - `audit/record`: what one audit record costs the request thread (`AuditLog::record`).
+//! - `audit/record`: what one audit record costs the request thread (`AuditLog::record`);
+//! - once, not timed by criterion: startup with the generated 100,000-assignment account from a
+//!   snapshot file (read, parse, compile, ready), the sidecar's path to SERVING.
 //!
 //! Each case is asserted once (outside the timed loop), which also warms the token cache. Built
 //! with the system allocator (`--no-default-features`), the bench counts the allocations of one
@@ -19,6 +21,8 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod support;
 
 use criterion::Criterion;
 use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse, HttpResponse};
@@ -253,7 +257,33 @@ fn benches(c: &mut Criterion) {
     );
 }
 
+/// Startup with the 100,000-assignment account from a file: `Authorizer::load` to ready, as
+/// `scopegate serve --snapshots FILE` does before it reports SERVING.
+fn startup_with_a_big_account() {
+    let catalog = scopegate::rbac::Catalog::embedded().unwrap();
+    let shape = support::Shape::default();
+    let snapshot = support::generate(&shape, &catalog);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.json");
+    std::fs::write(&file, serde_json::to_string(&snapshot).unwrap()).unwrap();
+    let bytes = std::fs::metadata(&file).unwrap().len();
+    for run in 0..3 {
+        let started = std::time::Instant::now();
+        let state = Authorizer::load(scopegate::accounts::SnapshotSource::Path(file.clone()), None).unwrap();
+        assert!(state.is_ready());
+        eprintln!(
+            "startup to ready, {} role assignments from a {:.1} MB file, run {run}: {:.0} ms",
+            shape.role_assignments,
+            bytes as f64 / 1e6,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn main() {
+    if std::env::var_os("SCOPEGATE_BENCH_STARTUP").is_some() {
+        startup_with_a_big_account();
+    }
     let mut criterion = Criterion::default()
         .sample_size(50)
         .measurement_time(Duration::from_secs(3))

@@ -16,6 +16,11 @@ const CI_RO: &str = "sat.acme.citokro01.CiBotReadOnlySecret01";
 /// A well-formed token of an account the demo does not have.
 const OTHER_ACCOUNT_TOKEN: &str = "pat.other.othertok01.OtherAccountSecret01";
 
+/// A request's headers.
+type Headers = &'static [(&'static str, &'static str)];
+/// `(grpc code, http status, body code, reason)`.
+type Expected = (i32, i32, &'static str, &'static str);
+
 /// `(grpc code, http status, body)` of a denial; panics on an allow.
 fn denial(resp: &CheckResponse) -> (i32, i32, serde_json::Value) {
     let Some(HttpResponse::DeniedResponse(denied)) = &resp.http_response else {
@@ -45,7 +50,7 @@ fn header<'a>(resp: &'a CheckResponse, name: &str) -> Option<&'a str> {
 async fn grpc_denials_name_their_reason_code() {
     let server = Server::start(Arc::new(Authorizer::demo().unwrap())).await;
     let mut client = server.client().await;
-    let cases: [(&[(&str, &str)], (i32, i32, &str, &str)); 4] = [
+    let cases: [(Headers, Expected); 4] = [
         (
             &[("harness-account", "acme")],
             (16, 401, "MISSING_CREDENTIALS", "missing_credentials"),

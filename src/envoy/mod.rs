@@ -14,7 +14,7 @@ use crate::authz::{Authorizer, Request};
 pub mod response;
 
 pub use crate::authz::render::{ACCOUNT_HEADER, DECISION_ID_HEADER, HEADER_PREFIX, PRINCIPAL_HEADER};
-pub use response::{to_response, verdict_response};
+pub use response::{into_response, to_response, verdict_response};
 
 /// The tonic `Authorization` service.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ pub async fn check(authorizer: &Authorizer, request: &CheckRequest) -> CheckResp
             authorizer.check(&request).await
         }
     };
-    verdict_response(&verdict, headers)
+    into_response(verdict, headers)
 }
 
 fn http_attributes(request: &CheckRequest) -> Option<&HttpRequest> {

@@ -32,11 +32,32 @@ pub fn verdict_response(verdict: &Verdict, incoming: &HashMap<String, String>) -
     to_response(&verdict.answer(), &verdict.decision_id, incoming)
 }
 
-fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
+/// [`verdict_response`] taking the verdict, so its strings (principal, account, permission,
+/// decision id) move into the response instead of being copied.
+pub fn into_response(verdict: Verdict, incoming: &HashMap<String, String>) -> CheckResponse {
+    let Verdict {
+        outcome,
+        decision_id,
+        dry_run,
+        ..
+    } = verdict;
+    match outcome {
+        Outcome::Allow {
+            principal,
+            account,
+            permission,
+            ..
+        } => allowed(principal, account, permission, decision_id, incoming),
+        Outcome::Deny(_) if dry_run => allowed(None, None, None, decision_id, incoming),
+        Outcome::Deny(denial) => denied(&denial, decision_id),
+    }
+}
+
+fn header(key: &str, value: String, action: HeaderAppendAction) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {
             key: key.to_owned(),
-            value: value.to_owned(),
+            value,
             ..Default::default()
         }),
         append_action: action as i32,
@@ -44,9 +65,9 @@ fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOpti
     }
 }
 
-fn string_value(value: &str) -> Value {
+fn string_value(value: String) -> Value {
     Value {
-        kind: Some(Kind::StringValue(value.to_owned())),
+        kind: Some(Kind::StringValue(value)),
     }
 }
 
@@ -69,43 +90,60 @@ pub fn to_response(
             account,
             permission,
             ..
-        } => {
-            let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd;
-            let set = [
-                principal.as_deref().map(|p| (PRINCIPAL_HEADER, p)),
-                account.as_deref().map(|a| (ACCOUNT_HEADER, a)),
-                Some((DECISION_ID_HEADER, decision_id)),
-            ];
-            let headers = set
-                .iter()
-                .flatten()
-                .map(|(name, value)| header(name, value, overwrite))
-                .collect();
-            let mut headers_to_remove: Vec<String> = incoming
-                .keys()
-                .filter(|k| is_forged(k) && !set.iter().flatten().any(|(s, _)| k.eq_ignore_ascii_case(s)))
-                .cloned()
-                .collect();
-            headers_to_remove.sort();
-            let mut fields = HashMap::with_capacity(3);
-            fields.insert("decision_id".to_owned(), string_value(decision_id));
-            if let Some(principal) = principal {
-                fields.insert("principal".to_owned(), string_value(principal));
-            }
-            if let Some(permission) = permission {
-                fields.insert("permission".to_owned(), string_value(permission));
-            }
-            CheckResponse {
-                status: status(code::OK),
-                dynamic_metadata: Some(Struct { fields }),
-                http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                    headers,
-                    headers_to_remove,
-                    ..Default::default()
-                })),
-            }
-        }
-        Outcome::Deny(denial) => denied(denial, decision_id),
+        } => allowed(
+            principal.clone(),
+            account.clone(),
+            permission.clone(),
+            decision_id.to_owned(),
+            incoming,
+        ),
+        Outcome::Deny(denial) => denied(denial, decision_id.to_owned()),
+    }
+}
+
+/// An allow: the identity headers (overwriting what the client sent), every other `x-scopegate-*`
+/// header the client sent to remove, and the dynamic metadata.
+fn allowed(
+    principal: Option<String>,
+    account: Option<String>,
+    permission: Option<String>,
+    decision_id: String,
+    incoming: &HashMap<String, String>,
+) -> CheckResponse {
+    let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd;
+    let mut headers_to_remove: Vec<String> = incoming
+        .keys()
+        .filter(|k| {
+            is_forged(k)
+                && !(k.eq_ignore_ascii_case(DECISION_ID_HEADER)
+                    || (principal.is_some() && k.eq_ignore_ascii_case(PRINCIPAL_HEADER))
+                    || (account.is_some() && k.eq_ignore_ascii_case(ACCOUNT_HEADER)))
+        })
+        .cloned()
+        .collect();
+    headers_to_remove.sort();
+    let mut fields = HashMap::with_capacity(3);
+    let mut headers = Vec::with_capacity(3);
+    if let Some(principal) = principal {
+        fields.insert("principal".to_owned(), string_value(principal.clone()));
+        headers.push(header(PRINCIPAL_HEADER, principal, overwrite));
+    }
+    if let Some(account) = account {
+        headers.push(header(ACCOUNT_HEADER, account, overwrite));
+    }
+    headers.push(header(DECISION_ID_HEADER, decision_id.clone(), overwrite));
+    fields.insert("decision_id".to_owned(), string_value(decision_id));
+    if let Some(permission) = permission {
+        fields.insert("permission".to_owned(), string_value(permission));
+    }
+    CheckResponse {
+        status: status(code::OK),
+        dynamic_metadata: Some(Struct { fields }),
+        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+            headers,
+            headers_to_remove,
+            ..Default::default()
+        })),
     }
 }
 
@@ -115,8 +153,8 @@ fn is_forged(name: &str) -> bool {
         && name.as_bytes()[..HEADER_PREFIX.len()].eq_ignore_ascii_case(HEADER_PREFIX.as_bytes())
 }
 
-fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
-    let rendered = denial_response(denial, decision_id);
+fn denied(denial: &Denial, decision_id: String) -> CheckResponse {
+    let rendered = denial_response(denial, &decision_id);
     let grpc = match denial {
         Denial::MissingCredentials | Denial::InvalidCredentials { .. } | Denial::UnknownSigningKey { .. } => {
             code::UNAUTHENTICATED
@@ -130,14 +168,14 @@ fn denied(denial: &Denial, decision_id: &str) -> CheckResponse {
     };
     let add = HeaderAppendAction::OverwriteIfExistsOrAdd;
     let mut headers = Vec::with_capacity(2);
-    headers.push(header("content-type", "application/json", add));
+    headers.push(header("content-type", "application/json".to_owned(), add));
     if let Some(value) = rendered.www_authenticate() {
-        headers.push(header("www-authenticate", value, add));
+        headers.push(header("www-authenticate", value.to_owned(), add));
     }
     // for Envoy's access log only (never sent to the client): why, as a stable code
     let mut fields = HashMap::with_capacity(2);
     fields.insert("decision_id".to_owned(), string_value(decision_id));
-    fields.insert("reason".to_owned(), string_value(denial.reason()));
+    fields.insert("reason".to_owned(), string_value(denial.reason().to_owned()));
     CheckResponse {
         status: status(grpc),
         dynamic_metadata: Some(Struct { fields }),

@@ -128,7 +128,14 @@ pub fn extract_context<'a>(headers: &dyn Fn(&str) -> Option<&'a str>) -> opentel
 
 /// The span of one Check on `frontend`, a child of the request's trace when spans are exported and
 /// it carries a `traceparent`. Record `decision_id`, `result` and `reason` on it once known.
+///
+/// The span exists only when spans are exported or debug logging is on; otherwise it is
+/// `Span::none()`: at the default level no log line needs it, and the log layer would format its
+/// fields on every request for nothing.
 pub fn check_span<'a>(frontend: &'static str, headers: &dyn Fn(&str) -> Option<&'a str>) -> tracing::Span {
+    if !TRACING_EXPORT.load(Ordering::Relaxed) && !tracing::enabled!(tracing::Level::DEBUG) {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(
         "check",
         frontend,
