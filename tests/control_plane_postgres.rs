@@ -248,7 +248,15 @@ async fn the_poll_alone_brings_a_follower_up_to_date_without_any_notification() 
 
 /// `scopegate control-plane --database URL --listen ADDR`.
 fn replica(url: &str, listen: &str) -> Process {
-    Process::start(&["control-plane", "--database", url, "--listen", listen])
+    Process::start(&[
+        "control-plane",
+        "--database",
+        url,
+        "--listen",
+        listen,
+        "--http-listen",
+        "127.0.0.1:0",
+    ])
 }
 
 async fn served(cp: &str, account: &str) -> AccountSnapshot {

@@ -161,7 +161,15 @@ fn run_both(format: &str) -> [(Vec<String>, Vec<String>); 2] {
     let dir = TempDir::new(&format!("logs-{format}"));
     write_atomic(&dir.join("acme.yaml"), &demo("acme", 1, false));
     let source = dir.0.to_str().unwrap();
-    let plane_args = ["control-plane", "--source", source, "--listen", "127.0.0.1:0"];
+    let plane_args = [
+        "control-plane",
+        "--source",
+        source,
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+    ];
     let plane = Logged::start(&[&plane_args[..], &["--log-format", format]].concat());
     let url = format!("http://{}", plane.listening());
     let config = dir.join("sidecar.yaml");
