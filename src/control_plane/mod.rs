@@ -322,7 +322,9 @@ pub async fn run_with_management(
     };
     let reloader = tls.as_ref().map(ServerTls::spawn_reloader);
     let incoming = Listener::with_limits(listener, tls.as_ref(), Protocols::Grpc, options.limits);
+    let closed = incoming.closed();
     let result = router.serve_with_incoming_shutdown(incoming, closing).await;
+    closed.wait().await;
     follower.abort();
     if let Some(reloader) = reloader {
         reloader.abort();

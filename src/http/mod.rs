@@ -122,46 +122,7 @@ pub async fn serve_on(
     options: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // hyper-util's server rather than `axum::serve`, which cannot bound the time a client takes
-    // to send its headers (slowloris): `header_read_timeout` bounds every HTTP/1 header block;
-    // the listener bounds the first bytes, idle connections and how many are open.
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-    let mut listener: crate::tls::Listener = listener.into();
-    let limits = listener.limits();
-    let app = router(authorizer, options);
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (conn, _peer) = tokio::select! {
-            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
-            () = &mut shutdown => break,
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let served = builder
-            .serve_connection_with_upgrades(TokioIo::new(conn), service)
-            .into_owned();
-        let served = graceful.watch(served);
-        tokio::spawn(async move {
-            // a client's error (a reset, a timeout) concerns that connection only
-            if let Err(error) = served.await {
-                tracing::debug!(%error, "http connection ended with an error");
-            }
-        });
-    }
-    // stop accepting, then let in-flight requests finish (idle connections close at once)
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
+    crate::tls::serve_router(listener.into(), router(authorizer, options), shutdown).await
 }
 
 async fn healthz() -> StatusCode {

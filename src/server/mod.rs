@@ -82,13 +82,17 @@ pub async fn run_grpc(
     let background = authorizer.start().await;
     set_health(&reporter, authorizer.is_ready()).await;
     let reloader = reload::spawn(Arc::clone(&authorizer), reporter);
+    let listener: Listener = listener.into();
+    let closed = listener.closed();
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(AuthorizationServer::new(AuthzService::new(authorizer)))
         .add_optional_service(v1)
         .add_optional_service(v1alpha)
-        .serve_with_incoming_shutdown(listener.into(), shutdown)
+        .serve_with_incoming_shutdown(listener, shutdown)
         .await;
+    // tonic has dropped the listener; once this returns, nothing is accepted on its port
+    closed.wait().await;
     reloader.abort();
     for task in background {
         task.abort();

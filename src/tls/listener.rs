@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -81,7 +81,30 @@ pub struct Listener {
     tls: bool,
     limits: ConnectionLimits,
     ready: mpsc::Receiver<Ready>,
+    closed: watch::Receiver<()>,
     _acceptor: AbortOnDrop,
+}
+
+/// The listening socket as the accept loop owns it. Fields drop in order: the socket closes
+/// before `closed` tells the listener's [`Closed`] watchers.
+#[derive(Debug)]
+struct Socket {
+    tcp: TcpListener,
+    _closed: watch::Sender<()>,
+}
+
+/// Completes once a [`Listener`]'s socket is closed. Dropping a listener stops its accept loop,
+/// but the loop's task (which owns the socket) is cancelled on a worker thread a moment later; a
+/// server that returns only after this has completed accepts nothing once it has returned.
+#[derive(Debug)]
+pub struct Closed(watch::Receiver<()>);
+
+impl Closed {
+    /// Waits for the socket to be closed.
+    pub async fn wait(mut self) {
+        // nothing is ever sent: `changed` fails once the sender (beside the socket) is gone
+        while self.0.changed().await.is_ok() {}
+    }
 }
 
 /// Stops the accept loop when the listener goes away.
@@ -132,12 +155,18 @@ impl Listener {
         let (sender, ready) = mpsc::channel(64);
         let tls_config = tls.map(|tls| (Arc::clone(tls), protocols));
         let is_tls = tls_config.is_some();
-        let acceptor = tokio::spawn(accept_loop(tcp, tls_config, limits, sender));
+        let (closed_sender, closed) = watch::channel(());
+        let socket = Socket {
+            tcp,
+            _closed: closed_sender,
+        };
+        let acceptor = tokio::spawn(accept_loop(socket, tls_config, limits, sender));
         Self {
             local,
             tls: is_tls,
             limits,
             ready,
+            closed,
             _acceptor: AbortOnDrop(acceptor),
         }
     }
@@ -156,10 +185,15 @@ impl Listener {
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
+
+    /// Completes once this listener's socket is closed (after the listener is dropped).
+    pub fn closed(&self) -> Closed {
+        Closed(self.closed.clone())
+    }
 }
 
 async fn accept_loop(
-    tcp: TcpListener,
+    socket: Socket,
     tls: Option<(Arc<ServerTls>, Protocols)>,
     limits: ConnectionLimits,
     ready: mpsc::Sender<Ready>,
@@ -172,7 +206,7 @@ async fn accept_loop(
         let Ok(handshake) = Arc::clone(&handshakes).acquire_owned().await else {
             return;
         };
-        let (stream, peer) = match tcp.accept().await {
+        let (stream, peer) = match socket.tcp.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 accept_error(error).await;

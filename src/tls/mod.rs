@@ -22,11 +22,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 mod error;
+mod http_server;
 pub mod listener;
 mod refusals;
 
 pub use error::TlsError;
-pub use listener::{Conn, ConnectionLimits, Listener};
+pub use http_server::serve_router;
+pub use listener::{Closed, Conn, ConnectionLimits, Listener};
 
 /// How often the certificate, key and client-CA files are checked for changes (SIGHUP also
 /// triggers a check).
