@@ -6,17 +6,16 @@
 //! - `incremental/full_compile_baseline`: `compile` of the same account, in the same run.
 //!
 //! Each delta is asserted to take the fast path and to decide like a full compile of the new
-//! document on a sample of checks. A counting global allocator (kept in this file) prints the bytes
+//! document on a sample of checks. A counting global allocator (`stats_alloc`) prints the bytes
 //! and allocations one change costs, beside a full compile's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
@@ -26,46 +25,20 @@ use scopegate::rbac::{
     decide,
 };
 
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use support::{Rng, Shape, generate};
 
-/// Counts every allocation's bytes (and the allocations) on top of the system allocator.
-struct Counting;
-
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers to `System`, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        BYTES.fetch_add(new_size, Ordering::Relaxed);
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// Bytes and allocations `f` makes (what it returns is dropped after counting).
+/// Bytes and allocations `f` makes (reallocations count as allocations of their new size's growth).
 fn allocated<T>(f: impl FnOnce() -> T) -> (usize, usize, T) {
-    let (bytes, count) = (BYTES.load(Ordering::Relaxed), ALLOCATIONS.load(Ordering::Relaxed));
+    let region = Region::new(GLOBAL);
     let out = f();
+    let change = region.change();
     (
-        BYTES.load(Ordering::Relaxed) - bytes,
-        ALLOCATIONS.load(Ordering::Relaxed) - count,
+        change.bytes_allocated + change.bytes_reallocated.max(0) as usize,
+        change.allocations + change.reallocations,
         out,
     )
 }

@@ -45,6 +45,9 @@ pub enum PrincipalId {
 /// A resource's attributes, sorted by name.
 pub type Attributes = Vec<(Box<str>, Box<str>)>;
 
+/// The recorded resources' attributes, by scope and type, then identifier.
+pub type ResourceAttributes = HashMap<(ScopeId, ResourceTypeId), HashMap<Box<str>, Attributes>>;
+
 /// A user of the account.
 #[derive(Debug, Clone)]
 pub struct UserNode {
@@ -192,7 +195,7 @@ pub struct CompiledAccount {
     pub(crate) assignments: ChunkedVec<AssignmentNode>,
     /// Per principal slot (users first, then service accounts): its grants, if it has any.
     pub(crate) principal_grants: ChunkedVec<Option<Arc<PrincipalGrants>>>,
-    pub(crate) resources: Arc<HashMap<(ScopeId, ResourceTypeId), HashMap<Box<str>, Attributes>>>,
+    pub(crate) resources: Arc<ResourceAttributes>,
     pub(crate) tokens: ShardedMap<Box<str>, TokenNode>,
     /// What an incremental compile needs beyond the above.
     pub(crate) index: CompileIndex,

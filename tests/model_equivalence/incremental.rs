@@ -47,7 +47,7 @@ fn token(id: String, rotated: Option<&str>) -> ApiToken {
         valid_from: "2026-01-01T00:00:00Z".to_owned(),
         valid_to: "2027-01-01T00:00:00Z".to_owned(),
         rotated_expire_at: rotated.map(str::to_owned),
-        permissions: if id.len() % 2 == 0 {
+        permissions: if id.len().is_multiple_of(2) {
             vec!["core_pipeline_view".to_owned()]
         } else {
             Vec::new()
@@ -79,7 +79,7 @@ fn mutate(doc: &AccountSnapshot, step: &Step, n: usize) -> AccountSnapshot {
             if let (Some(i), Some(j)) = (pick(assignments, step.a), pick(assignments, step.b)) {
                 let mut copy = assignments[i].clone();
                 copy.identifier = format!("inc_{n}");
-                copy.principal = if step.b % 3 == 0 {
+                copy.principal = if step.b.is_multiple_of(3) {
                     Some(PrincipalRef {
                         r#type: PrincipalType::User as i32,
                         identifier: USERS[usize::from(step.b) % USERS.len()].to_owned(),
@@ -97,7 +97,7 @@ fn mutate(doc: &AccountSnapshot, step: &Step, n: usize) -> AccountSnapshot {
                 let RoleAssignment {
                     role, resource_group, ..
                 } = assignments[j].clone();
-                if step.a % 2 == 0 {
+                if step.a.is_multiple_of(2) {
                     assignments[i].role = role;
                 } else {
                     assignments[i].resource_group = resource_group;
@@ -123,7 +123,7 @@ fn mutate(doc: &AccountSnapshot, step: &Step, n: usize) -> AccountSnapshot {
         }
         9 => {
             // Issue a key, or rotate (grace for the old token, a new one) or revoke one.
-            match pick(&next.api_keys, step.a).filter(|_| step.b % 4 != 0) {
+            match pick(&next.api_keys, step.a).filter(|_| !step.b.is_multiple_of(4)) {
                 Some(k) if step.b % 4 == 1 => {
                     next.api_keys.remove(k);
                 }
@@ -153,7 +153,7 @@ fn mutate(doc: &AccountSnapshot, step: &Step, n: usize) -> AccountSnapshot {
         }
         10 => {
             // Falls back: a custom role loses a permission, or a resource goes.
-            if let Some(r) = pick(&next.roles, step.a).filter(|_| step.b % 2 == 0) {
+            if let Some(r) = pick(&next.roles, step.a).filter(|_| step.b.is_multiple_of(2)) {
                 next.roles[r].permissions.pop();
             } else if let Some(r) = pick(&next.resources, step.a) {
                 next.resources.remove(r);
