@@ -250,35 +250,38 @@ impl Entity {
     }
 }
 
-/// Every entry of a snapshot as entities, section by section in dependency order (what an entry
-/// refers to comes before it).
-fn sections(doc: &AccountSnapshot) -> [Vec<Entity>; 9] {
-    fn all<T: Clone>(items: &[T], wrap: fn(T) -> Entity) -> Vec<Entity> {
-        items.iter().cloned().map(wrap).collect()
-    }
-    [
-        all(&doc.organizations, Entity::Organization),
-        all(&doc.users, Entity::User),
-        all(&doc.service_accounts, Entity::ServiceAccount),
-        all(&doc.user_groups, Entity::UserGroup),
-        all(&doc.roles, Entity::Role),
-        all(&doc.resource_groups, Entity::ResourceGroup),
-        all(&doc.resources, Entity::Resource),
-        all(&doc.role_assignments, Entity::RoleAssignment),
-        all(&doc.api_keys, Entity::ApiKey),
-    ]
-}
-
-fn keyed(entities: &[Entity]) -> Result<HashMap<EntityKey, &Entity>, DeltaError> {
-    let mut map = HashMap::with_capacity(entities.len());
-    for entity in entities {
-        let key = entity.key();
+fn keyed<T: Keyed>(items: &[T]) -> Result<HashMap<EntityKey, &T>, DeltaError> {
+    let mut map = HashMap::with_capacity(items.len());
+    for item in items {
+        let key = item.key();
         if map.contains_key(&key) {
             return Err(DeltaError::DuplicateEntity { key: key.to_string() });
         }
-        map.insert(key, entity);
+        map.insert(key, item);
     }
     Ok(map)
+}
+
+/// One section's upserts (into `changes`) and deletes (returned).
+fn diff<T: Keyed + PartialEq + Clone>(
+    old: &[T],
+    new: &[T],
+    wrap: fn(T) -> Entity,
+    changes: &mut Vec<EntityChange>,
+) -> Result<Vec<EntityChange>, DeltaError> {
+    let old_keyed = keyed(old)?;
+    let new_keyed = keyed(new)?;
+    for item in new {
+        if old_keyed.get(&item.key()) != Some(&item) {
+            changes.push(EntityChange::Upsert(wrap(item.clone())));
+        }
+    }
+    Ok(old
+        .iter()
+        .map(Keyed::key)
+        .filter(|key| !new_keyed.contains_key(key))
+        .map(EntityChange::Delete)
+        .collect())
 }
 
 impl AccountDelta {
@@ -292,26 +295,44 @@ impl AccountDelta {
                 new: new.account.clone(),
             });
         }
-        let (old_sections, new_sections) = (sections(old), sections(new));
+        // Sections in dependency order: what an entry refers to comes before it.
         let mut changes = Vec::new();
-        let mut deletes = Vec::new();
-        for (old_section, new_section) in old_sections.iter().zip(&new_sections) {
-            let old_keyed = keyed(old_section)?;
-            let new_keyed = keyed(new_section)?;
-            for entity in new_section {
-                let key = entity.key();
-                if old_keyed.get(&key) != Some(&entity) {
-                    changes.push(EntityChange::Upsert(entity.clone()));
-                }
-            }
-            let gone: Vec<EntityChange> = old_section
-                .iter()
-                .map(Entity::key)
-                .filter(|key| !new_keyed.contains_key(key))
-                .map(EntityChange::Delete)
-                .collect();
-            deletes.push(gone);
-        }
+        let deletes = [
+            diff(
+                &old.organizations,
+                &new.organizations,
+                Entity::Organization,
+                &mut changes,
+            )?,
+            diff(&old.users, &new.users, Entity::User, &mut changes)?,
+            diff(
+                &old.service_accounts,
+                &new.service_accounts,
+                Entity::ServiceAccount,
+                &mut changes,
+            )?,
+            diff(
+                &old.user_groups,
+                &new.user_groups,
+                Entity::UserGroup,
+                &mut changes,
+            )?,
+            diff(&old.roles, &new.roles, Entity::Role, &mut changes)?,
+            diff(
+                &old.resource_groups,
+                &new.resource_groups,
+                Entity::ResourceGroup,
+                &mut changes,
+            )?,
+            diff(&old.resources, &new.resources, Entity::Resource, &mut changes)?,
+            diff(
+                &old.role_assignments,
+                &new.role_assignments,
+                Entity::RoleAssignment,
+                &mut changes,
+            )?,
+            diff(&old.api_keys, &new.api_keys, Entity::ApiKey, &mut changes)?,
+        ];
         changes.extend(deletes.into_iter().rev().flatten());
         Ok(AccountDelta {
             from_version: old.version,
