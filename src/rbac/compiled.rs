@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use crate::rbac::catalog::Catalog;
 use crate::rbac::ids::{Level, PermissionSet, ResourceTypeId};
+use crate::rbac::index::CompileIndex;
+use crate::rbac::persistent::{ChunkedVec, ShardedMap};
+pub use crate::rbac::secret_hash::{SecretHash, SecretHashError};
 
 /// An interned scope of the account; `ScopeId::ACCOUNT` is the account itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,6 +44,9 @@ pub enum PrincipalId {
 
 /// A resource's attributes, sorted by name.
 pub type Attributes = Vec<(Box<str>, Box<str>)>;
+
+/// The recorded resources' attributes, by scope and type, then identifier.
+pub type ResourceAttributes = HashMap<(ScopeId, ResourceTypeId), HashMap<Box<str>, Attributes>>;
 
 /// A user of the account.
 #[derive(Debug, Clone)]
@@ -122,7 +128,7 @@ pub struct Grant {
     pub via_group: u32,
 }
 
-/// The grants of one principal made at one scope: a range of `CompiledAccount::grants`.
+/// The grants of one principal made at one scope: a range of `PrincipalGrants::grants`.
 #[derive(Debug, Clone, Copy)]
 pub struct ScopeGrants {
     /// Where the assignments were made.
@@ -133,6 +139,15 @@ pub struct ScopeGrants {
     pub end: u32,
 }
 
+/// The grants of one principal, by the scope they were made at (sorted), then by assignment.
+#[derive(Debug, Clone, Default)]
+pub struct PrincipalGrants {
+    /// One range of `grants` per scope.
+    pub scopes: Box<[ScopeGrants]>,
+    /// The grants.
+    pub grants: Box<[Grant]>,
+}
+
 /// An assignment's identifier and scope, for reasons.
 #[derive(Debug, Clone)]
 pub struct AssignmentNode {
@@ -140,43 +155,6 @@ pub struct AssignmentNode {
     pub identifier: Box<str>,
     /// Its scope.
     pub scope: ScopeId,
-}
-
-/// How an API token's secret is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretHash {
-    /// `sha256:<hex>`: the SHA-256 digest of the secret.
-    Sha256([u8; 32]),
-    /// A bcrypt hash (`$2a$`, `$2b$`, `$2y$`).
-    Bcrypt(Box<str>),
-}
-
-/// Why a `secret_hash` text is not a [`SecretHash`]. The message never echoes the text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretHashError {
-    /// `sha256:` is not followed by exactly 64 hex digits.
-    #[error("`secret_hash` must be `sha256:` followed by 64 hex digits")]
-    Sha256Digest,
-    /// Neither `sha256:` nor a 60-character bcrypt hash.
-    #[error("`secret_hash` must be `sha256:<hex>` or a bcrypt hash (`$2a$`, `$2b$`, `$2y$`)")]
-    UnknownScheme,
-}
-
-impl SecretHash {
-    /// Parses `sha256:<64 hex>` or a bcrypt hash (`$2a$`, `$2b$`, `$2y$`, 60 characters).
-    pub fn parse(text: &str) -> Result<SecretHash, SecretHashError> {
-        if let Some(hex_digest) = text.strip_prefix("sha256:") {
-            let mut digest = [0u8; 32];
-            return hex::decode_to_slice(hex_digest, &mut digest)
-                .map(|()| SecretHash::Sha256(digest))
-                .map_err(|_| SecretHashError::Sha256Digest);
-        }
-        let is_bcrypt = ["$2a$", "$2b$", "$2y$"].iter().any(|p| text.starts_with(p)) && text.len() == 60;
-        if is_bcrypt {
-            return Ok(SecretHash::Bcrypt(text.into()));
-        }
-        Err(SecretHashError::UnknownScheme)
-    }
 }
 
 /// An API token of the account, looked up by its `<token-id>` segment.
@@ -206,21 +184,21 @@ pub struct CompiledAccount {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) account: Box<str>,
     pub(crate) version: u64,
-    pub(crate) scopes: Vec<ScopeNode>,
-    pub(crate) users: Vec<UserNode>,
-    pub(crate) user_index: HashMap<Box<str>, u32>,
-    pub(crate) service_accounts: Vec<ServiceAccountNode>,
-    pub(crate) service_account_index: HashMap<Box<str>, Vec<u32>>,
-    pub(crate) groups: Vec<GroupNode>,
-    pub(crate) roles: Vec<RoleNode>,
-    pub(crate) resource_groups: Vec<ResourceGroupNode>,
-    pub(crate) assignments: Vec<AssignmentNode>,
-    /// Per principal slot (users first, then service accounts): a range of `scope_grants`.
-    pub(crate) principal_scopes: Vec<(u32, u32)>,
-    pub(crate) scope_grants: Vec<ScopeGrants>,
-    pub(crate) grants: Vec<Grant>,
-    pub(crate) resources: HashMap<(ScopeId, ResourceTypeId), HashMap<Box<str>, Attributes>>,
-    pub(crate) tokens: HashMap<Box<str>, TokenNode>,
+    pub(crate) scopes: Arc<Vec<ScopeNode>>,
+    pub(crate) users: ChunkedVec<UserNode>,
+    pub(crate) user_index: Arc<HashMap<Box<str>, u32>>,
+    pub(crate) service_accounts: Arc<Vec<ServiceAccountNode>>,
+    pub(crate) service_account_index: Arc<HashMap<Box<str>, Vec<u32>>>,
+    pub(crate) groups: ChunkedVec<GroupNode>,
+    pub(crate) roles: Arc<Vec<RoleNode>>,
+    pub(crate) resource_groups: ChunkedVec<ResourceGroupNode>,
+    pub(crate) assignments: ChunkedVec<AssignmentNode>,
+    /// Per principal slot (users first, then service accounts): its grants, if it has any.
+    pub(crate) principal_grants: ChunkedVec<Option<Arc<PrincipalGrants>>>,
+    pub(crate) resources: Arc<ResourceAttributes>,
+    pub(crate) tokens: ShardedMap<Box<str>, TokenNode>,
+    /// What an incremental compile needs beyond the above.
+    pub(crate) index: CompileIndex,
 }
 
 impl CompiledAccount {
@@ -429,16 +407,16 @@ impl CompiledAccount {
             PrincipalId::User(i) => i as usize,
             PrincipalId::ServiceAccount(i) => self.users.len() + i as usize,
         };
-        let Some(&(start, end)) = self.principal_scopes.get(slot) else {
+        let Some(Some(grants)) = self.principal_grants.get(slot) else {
             return &[];
         };
-        let entries = self.scope_grants.get(start as usize..end as usize).unwrap_or(&[]);
         // Entries of one principal are sorted by scope (see `compile::finish`).
-        entries
+        grants
+            .scopes
             .binary_search_by_key(&scope, |e| e.scope)
             .ok()
-            .and_then(|i| entries.get(i))
-            .and_then(|e| self.grants.get(e.start as usize..e.end as usize))
+            .and_then(|i| grants.scopes.get(i))
+            .and_then(|e| grants.grants.get(e.start as usize..e.end as usize))
             .unwrap_or(&[])
     }
 
@@ -448,11 +426,21 @@ impl CompiledAccount {
             scopes: self.scopes.len(),
             users: self.users.len(),
             service_accounts: self.service_accounts.len(),
-            user_groups: self.groups.len(),
+            user_groups: self.index.scopes.iter().map(|s| s.groups.len()).sum(),
             roles: self.roles.len(),
             resource_groups: self.resource_groups.len(),
-            assignments: self.assignments.len(),
-            expanded_grants: self.grants.len(),
+            assignments: self
+                .index
+                .assignments
+                .iter()
+                .filter(|a| a.grantee.is_some())
+                .count(),
+            expanded_grants: self
+                .principal_grants
+                .iter()
+                .flatten()
+                .map(|g| g.grants.len())
+                .sum(),
             tokens: self.tokens.len(),
         }
     }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod generate;
+mod incremental;
 mod naive;
 mod query;
 mod rules;

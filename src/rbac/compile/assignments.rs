@@ -6,8 +6,11 @@ use std::collections::HashSet;
 
 use super::{Builder, Declaration};
 use crate::rbac::catalog::Catalog;
-use crate::rbac::compiled::{AssignmentNode, Grant, PrincipalId, ResourceGroupNode, ScopeId};
+use crate::rbac::compiled::{
+    AssignmentNode, CompiledAccount, Grant, PrincipalId, ResourceGroupNode, ScopeId,
+};
 use crate::rbac::error::ValidationError;
+use crate::rbac::index::{AssignmentState, Grantee};
 use crate::rbac::model::{self, AccountSnapshot, PrincipalType};
 
 impl Builder {
@@ -35,14 +38,33 @@ impl Builder {
                 identifier: assignment.identifier.as_str().into(),
                 scope,
             });
-            if assignment.disabled {
-                continue;
+            if let Some(names) = self.account.index.scope_mut(scope) {
+                names
+                    .assignments
+                    .insert(assignment.identifier.as_str().into(), index);
             }
-            let grant = Grant {
+            let grantee = match (via_group, slots.first()) {
+                (u32::MAX, Some(slot)) => Grantee::Slot(*slot),
+                _ => Grantee::Group(via_group),
+            };
+            if let Grantee::Group(group) = grantee
+                && let Some(state) = self.account.index.group_mut(group)
+            {
+                state.assignments.push(index);
+            }
+            let grant = (!assignment.disabled).then_some(Grant {
                 role,
                 resource_group,
                 assignment: index,
                 via_group,
+            });
+            self.account.index.assignments.push(AssignmentState {
+                grantee: Some(grantee),
+                scope,
+                grant,
+            });
+            let Some(grant) = grant else {
+                continue;
             };
             for slot in slots {
                 self.raw_grants.push((slot, scope, grant));
@@ -85,11 +107,10 @@ impl Builder {
             }
             Ok(PrincipalType::UserGroup) => {
                 let home = self.scope_at_level(scope, principal.scope_level, described)?;
-                let group = self
-                    .group_index
-                    .get(&(home, principal.identifier.clone()))
-                    .copied();
-                match group.and_then(|group| Some((self.members.get(group as usize)?.clone(), group))) {
+                let index = &self.account.index;
+                let group = index.lookup(home, |s| &s.groups, &principal.identifier);
+                let members = |group| Some((index.group(group)?.members.to_vec(), group));
+                match group.and_then(members) {
                     Some(found) => Some(found),
                     None => {
                         let name = format!("{}/{}", self.path(home), principal.identifier);
@@ -130,8 +151,8 @@ impl Builder {
     /// The role an assignment names: a custom role of its own scope, else a managed role that may
     /// be assigned at that scope's level.
     fn assignment_role(&mut self, role: &str, scope: ScopeId, described: &str) -> Option<u32> {
-        if let Some(index) = self.custom_roles.get(&(scope, role.to_owned())) {
-            return Some(*index);
+        if let Some(index) = self.account.index.lookup(scope, |s| &s.roles, role) {
+            return Some(index);
         }
         let level = self.level(scope);
         let managed = self
@@ -164,25 +185,11 @@ impl Builder {
     /// The instance of the resource group an assignment names, built for its scope on first use: a
     /// custom group of that scope, else a managed group that may be used at that scope's level.
     fn assignment_group(&mut self, name: &str, scope: ScopeId, described: &str) -> Option<u32> {
-        let instance_key = (name.to_owned(), scope);
-        if let Some(index) = self.group_instances.get(&instance_key) {
-            return Some(*index);
+        if let Some(index) = self.account.index.lookup(scope, |s| &s.instances, name) {
+            return Some(index);
         }
-        let custom = self
-            .custom_group_index
-            .get(&(scope, name.to_owned()))
-            .and_then(|custom| self.custom_groups.get(*custom));
-        let node = if let Some(custom) = custom {
-            ResourceGroupNode {
-                identifier: name.into(),
-                scopes: custom
-                    .scopes
-                    .iter()
-                    .map(|(base, including)| (base.unwrap_or(custom.scope), *including))
-                    .collect(),
-                include_all_resources: custom.include_all_resources,
-                selectors: custom.selectors.clone().into_boxed_slice(),
-            }
+        let node = if let Some(custom) = custom_instance(&self.account, name, scope) {
+            custom
         } else {
             let level = self.level(scope);
             match Catalog::managed_resource_group(name) {
@@ -212,7 +219,31 @@ impl Builder {
         };
         let index = self.account.resource_groups.len() as u32;
         self.account.resource_groups.push(node);
-        self.group_instances.insert(instance_key, index);
+        if let Some(names) = self.account.index.scope_mut(scope) {
+            names.instances.insert(name.into(), index);
+        }
         Some(index)
     }
+}
+
+/// The instance for an assignment in `scope` of the custom resource group `name` of that scope.
+pub(crate) fn custom_instance(
+    account: &CompiledAccount,
+    name: &str,
+    scope: ScopeId,
+) -> Option<ResourceGroupNode> {
+    let index = &account.index;
+    let custom = index
+        .lookup(scope, |s| &s.custom_groups, name)
+        .and_then(|custom| index.custom_groups.get(custom as usize))?;
+    Some(ResourceGroupNode {
+        identifier: name.into(),
+        scopes: custom
+            .scopes
+            .iter()
+            .map(|(base, including)| (base.unwrap_or(custom.scope), *including))
+            .collect(),
+        include_all_resources: custom.include_all_resources,
+        selectors: custom.selectors.clone().into_boxed_slice(),
+    })
 }

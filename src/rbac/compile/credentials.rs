@@ -4,8 +4,11 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::roles::permission_set;
 use super::{Builder, Declaration};
+use crate::rbac::catalog::Catalog;
 use crate::rbac::compiled::{PrincipalId, SecretHash, TokenNode};
+use crate::rbac::delta::ApiKeyIdentity;
 use crate::rbac::error::ValidationError;
 use crate::rbac::model::{self, AccountSnapshot, PrincipalType};
 
@@ -21,10 +24,24 @@ impl Builder {
             let Some(principal) = self.api_key_parent(key, &described) else {
                 continue;
             };
+            let mut token_ids = Vec::with_capacity(key.tokens.len());
             for token in &key.tokens {
                 let token_entry = format!("token `{}` of api key `{}`", token.identifier, key.identifier);
-                self.token(token, principal, &key.identifier, token_entry);
+                if self.token(token, principal, &key.identifier, token_entry) {
+                    token_ids.push(token.id.as_str().into());
+                }
             }
+            let identity = ApiKeyIdentity::of(key);
+            let mut entry = self
+                .account
+                .index
+                .api_keys
+                .get(&identity)
+                .cloned()
+                .unwrap_or_default();
+            entry.keys += 1;
+            entry.token_ids.extend(token_ids);
+            self.account.index.api_keys.insert(identity, entry);
         }
     }
 
@@ -67,14 +84,15 @@ impl Builder {
         }
     }
 
-    fn token(&mut self, token: &model::ApiToken, principal: PrincipalId, api_key: &str, described: String) {
+    fn token(
+        &mut self,
+        token: &model::ApiToken,
+        principal: PrincipalId,
+        api_key: &str,
+        described: String,
+    ) -> bool {
         let before = self.errors.len();
-        if token.id.is_empty()
-            || !token
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !token_id_well_formed(&token.id) {
             self.malformed(
                 described.clone(),
                 "`id` must be non-empty ASCII letters, digits, `_` or `-`",
@@ -85,55 +103,90 @@ impl Builder {
                 format!("token id `{}` is used more than once", token.id),
             );
         }
-        let secret_hash = match SecretHash::parse(&token.secret_hash) {
-            Ok(hash) => Some(hash),
-            Err(error) => {
-                self.malformed(described.clone(), error.to_string());
-                None
-            }
-        };
-        let mut timestamp = |field: &str, value: &str| match OffsetDateTime::parse(value, &Rfc3339) {
-            Ok(at) => Some(at.unix_timestamp()),
-            Err(_) => {
-                self.errors.push(ValidationError::Malformed {
-                    entry: described.clone(),
-                    message: format!("`{field}` is not an RFC 3339 timestamp: `{value}`"),
-                });
-                None
-            }
-        };
-        let valid_from = timestamp("valid_from", &token.valid_from);
-        let valid_to = timestamp("valid_to", &token.valid_to);
-        let rotated = token
-            .rotated_expire_at
-            .as_deref()
-            .map(|at| timestamp("rotated_expire_at", at));
-        if let (Some(from), Some(to)) = (valid_from, valid_to)
-            && from >= to
-        {
-            self.malformed(described.clone(), "`valid_from` must be before `valid_to`");
-        }
-        let permissions = (!token.permissions.is_empty())
-            .then(|| self.permission_set(&token.permissions, &described, None));
-        if self.errors.len() != before {
-            return;
-        }
-        let (Some(secret_hash), Some(valid_from), Some(valid_to)) = (secret_hash, valid_from, valid_to)
-        else {
-            return;
-        };
-        self.account.tokens.insert(
-            token.id.as_str().into(),
-            TokenNode {
-                api_key: api_key.into(),
-                identifier: token.identifier.as_str().into(),
-                principal,
-                secret_hash,
-                valid_from,
-                valid_to,
-                rotated_expire_at: rotated.flatten(),
-                permissions,
-            },
+        let node = token_node(
+            &self.catalog,
+            token,
+            principal,
+            api_key,
+            &described,
+            &mut self.errors,
         );
+        match node {
+            Some(node) if self.errors.len() == before => {
+                self.account.tokens.insert(token.id.as_str().into(), node);
+                true
+            }
+            _ => false,
+        }
     }
+}
+
+/// Whether a `<token-id>` is non-empty ASCII letters, digits, `_` or `-`.
+pub(crate) fn token_id_well_formed(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A token's compiled form (secret hash, validity window, permission subset), recording what is
+/// wrong with its fields into `errors`; none when anything is. The id is [`Builder::token`]'s.
+pub(crate) fn token_node(
+    catalog: &Catalog,
+    token: &model::ApiToken,
+    principal: PrincipalId,
+    api_key: &str,
+    described: &str,
+    errors: &mut Vec<ValidationError>,
+) -> Option<TokenNode> {
+    let before = errors.len();
+    let secret_hash = match SecretHash::parse(&token.secret_hash) {
+        Ok(hash) => Some(hash),
+        Err(error) => {
+            errors.push(ValidationError::Malformed {
+                entry: described.to_owned(),
+                message: error.to_string(),
+            });
+            None
+        }
+    };
+    let mut timestamp = |field: &str, value: &str| match OffsetDateTime::parse(value, &Rfc3339) {
+        Ok(at) => Some(at.unix_timestamp()),
+        Err(_) => {
+            errors.push(ValidationError::Malformed {
+                entry: described.to_owned(),
+                message: format!("`{field}` is not an RFC 3339 timestamp: `{value}`"),
+            });
+            None
+        }
+    };
+    let valid_from = timestamp("valid_from", &token.valid_from);
+    let valid_to = timestamp("valid_to", &token.valid_to);
+    let rotated = token
+        .rotated_expire_at
+        .as_deref()
+        .map(|at| timestamp("rotated_expire_at", at));
+    if let (Some(from), Some(to)) = (valid_from, valid_to)
+        && from >= to
+    {
+        errors.push(ValidationError::Malformed {
+            entry: described.to_owned(),
+            message: "`valid_from` must be before `valid_to`".to_owned(),
+        });
+    }
+    let permissions = (!token.permissions.is_empty())
+        .then(|| permission_set(catalog, &token.permissions, described, None, errors));
+    if errors.len() != before {
+        return None;
+    }
+    Some(TokenNode {
+        api_key: api_key.into(),
+        identifier: token.identifier.as_str().into(),
+        principal,
+        secret_hash: secret_hash?,
+        valid_from: valid_from?,
+        valid_to: valid_to?,
+        rotated_expire_at: rotated.flatten(),
+        permissions,
+    })
 }

@@ -18,12 +18,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::rbac::catalog::Catalog;
-use crate::rbac::compiled::{CompiledAccount, Grant, ScopeGrants, ScopeId, ScopeNode};
+use crate::rbac::compiled::{CompiledAccount, Grant, PrincipalGrants, ScopeGrants, ScopeId, ScopeNode};
 use crate::rbac::error::{SnapshotError, ValidationError};
 use crate::rbac::ids::Level;
+use crate::rbac::index::CompileIndex;
 use crate::rbac::model::{self, AccountSnapshot};
+use crate::rbac::persistent::{ChunkedVec, ShardedMap};
 
-use resources::CustomGroup;
+pub(crate) use assignments::custom_instance;
+pub(crate) use credentials::{token_id_well_formed, token_node};
+pub(crate) use scopes::ancestor_at_level;
 
 /// Validates `snapshot` against `catalog` and compiles it. `current_version` is the version in
 /// force for this account, if any: an older snapshot is rejected.
@@ -57,14 +61,6 @@ struct Builder {
     catalog: Arc<Catalog>,
     account: CompiledAccount,
     errors: Vec<ValidationError>,
-    /// Members of each user group (user indexes), by group index.
-    members: Vec<Vec<u32>>,
-    group_index: HashMap<(ScopeId, String), u32>,
-    custom_roles: HashMap<(ScopeId, String), u32>,
-    custom_groups: Vec<CustomGroup>,
-    custom_group_index: HashMap<(ScopeId, String), usize>,
-    /// Resource-group instances already built, by (custom index or managed name, scope).
-    group_instances: HashMap<(String, ScopeId), u32>,
     /// (principal slot, scope, grant) before sorting.
     raw_grants: Vec<(u32, ScopeId, Grant)>,
 }
@@ -114,6 +110,11 @@ impl<'a> Declaration<'a> {
     }
 }
 
+/// Whether an identifier is non-empty, without `/` or whitespace (every entry's first check).
+pub(crate) fn identifier_well_formed(identifier: &str) -> bool {
+    !identifier.is_empty() && !identifier.contains('/') && !identifier.chars().any(char::is_whitespace)
+}
+
 /// How errors name an entry: ``kind `identifier` in `scope` ``.
 fn entry(kind: &str, identifier: &str, scope: &str) -> String {
     format!("{kind} `{identifier}` in `{scope}`")
@@ -125,38 +126,33 @@ impl Builder {
             catalog: Arc::clone(&catalog),
             account: snapshot.account.as_str().into(),
             version: snapshot.version,
-            scopes: vec![ScopeNode {
+            scopes: Arc::new(vec![ScopeNode {
                 level: Level::Account,
                 parent: None,
                 identifier: snapshot.account.as_str().into(),
                 children: HashMap::new(),
-            }],
-            users: Vec::new(),
-            user_index: HashMap::new(),
-            service_accounts: Vec::new(),
-            service_account_index: HashMap::new(),
-            groups: Vec::new(),
-            roles: Vec::new(),
-            resource_groups: Vec::new(),
-            assignments: Vec::new(),
-            principal_scopes: Vec::new(),
-            scope_grants: Vec::new(),
-            grants: Vec::new(),
-            resources: HashMap::new(),
-            tokens: HashMap::new(),
+            }]),
+            users: ChunkedVec::new(),
+            user_index: Arc::default(),
+            service_accounts: Arc::default(),
+            service_account_index: Arc::default(),
+            groups: ChunkedVec::new(),
+            roles: Arc::default(),
+            resource_groups: ChunkedVec::new(),
+            assignments: ChunkedVec::new(),
+            principal_grants: ChunkedVec::new(),
+            resources: Arc::default(),
+            tokens: ShardedMap::new(),
+            index: CompileIndex::default(),
         };
-        Self {
+        let mut builder = Self {
             catalog,
             account,
             errors: Vec::new(),
-            members: Vec::new(),
-            group_index: HashMap::new(),
-            custom_roles: HashMap::new(),
-            custom_groups: Vec::new(),
-            custom_group_index: HashMap::new(),
-            group_instances: HashMap::new(),
             raw_grants: Vec::new(),
-        }
+        };
+        builder.account.index.scopes.push(Arc::default());
+        builder
     }
 
     /// The checks every declared entry passes, in this order: a well-formed identifier (else the
@@ -236,9 +232,7 @@ impl Builder {
     }
 
     fn identifier_ok(&mut self, identifier: &str, describe: impl FnOnce() -> String) -> bool {
-        let ok = !identifier.is_empty()
-            && !identifier.contains('/')
-            && !identifier.chars().any(char::is_whitespace);
+        let ok = identifier_well_formed(identifier);
         if !ok {
             self.malformed(describe(), "identifier must be non-empty, without `/` or spaces");
         }
@@ -275,31 +269,40 @@ impl Builder {
         let mut raw = std::mem::take(&mut self.raw_grants);
         raw.sort_unstable_by_key(|(slot, scope, grant)| (*slot, *scope, grant.assignment, grant.via_group));
         raw.dedup_by_key(|(slot, scope, grant)| (*slot, *scope, grant.assignment));
-        let account = &mut self.account;
-        account.grants = Vec::with_capacity(raw.len());
-        account.principal_scopes = vec![(0, 0); slots];
-        let mut index = 0;
-        while index < raw.len() {
-            let slot = raw[index].0;
-            let scopes_start = account.scope_grants.len() as u32;
-            while index < raw.len() && raw[index].0 == slot {
-                let scope = raw[index].1;
-                let start = account.grants.len() as u32;
-                while index < raw.len() && raw[index].0 == slot && raw[index].1 == scope {
-                    account.grants.push(raw[index].2);
-                    index += 1;
-                }
-                account.scope_grants.push(ScopeGrants {
-                    scope,
-                    start,
-                    end: account.grants.len() as u32,
-                });
-            }
-            if let Some(entry) = account.principal_scopes.get_mut(slot as usize) {
-                *entry = (scopes_start, account.scope_grants.len() as u32);
+        let mut by_slot: Vec<Option<Arc<PrincipalGrants>>> = vec![None; slots];
+        for run in raw.chunk_by(|a, b| a.0 == b.0) {
+            let Some((slot, _, _)) = run.first() else {
+                continue;
+            };
+            let grants = principal_grants(run.iter().map(|(_, scope, grant)| (*scope, *grant)));
+            if let Some(entry) = by_slot.get_mut(*slot as usize) {
+                *entry = Some(Arc::new(grants));
             }
         }
+        self.account.principal_grants = by_slot.into_iter().collect();
         Ok(self.account)
+    }
+}
+
+/// One principal's grants from `(scope, grant)` pairs sorted by scope.
+pub(crate) fn principal_grants(sorted: impl Iterator<Item = (ScopeId, Grant)>) -> PrincipalGrants {
+    let mut scopes: Vec<ScopeGrants> = Vec::new();
+    let mut grants = Vec::new();
+    for (scope, grant) in sorted {
+        let index = grants.len() as u32;
+        grants.push(grant);
+        match scopes.last_mut() {
+            Some(last) if last.scope == scope => last.end = index + 1,
+            _ => scopes.push(ScopeGrants {
+                scope,
+                start: index,
+                end: index + 1,
+            }),
+        }
+    }
+    PrincipalGrants {
+        scopes: scopes.into_boxed_slice(),
+        grants: grants.into_boxed_slice(),
     }
 }
 

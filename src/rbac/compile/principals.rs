@@ -1,9 +1,12 @@
 //! The principal sections: `users` (account-wide), `user_groups` (their members resolved to user
 //! indexes) and `service_accounts` (scoped; the same identifier may recur in other scopes).
 
+use std::sync::Arc;
+
 use super::{Builder, Declaration};
 use crate::rbac::compiled::{GroupNode, ServiceAccountNode, UserNode};
 use crate::rbac::error::ValidationError;
+use crate::rbac::index::GroupState;
 use crate::rbac::model::AccountSnapshot;
 
 impl Builder {
@@ -15,9 +18,7 @@ impl Builder {
                 continue;
             }
             let index = self.account.users.len() as u32;
-            self.account
-                .user_index
-                .insert(user.identifier.as_str().into(), index);
+            Arc::make_mut(&mut self.account.user_index).insert(user.identifier.as_str().into(), index);
             self.account.users.push(UserNode {
                 identifier: user.identifier.as_str().into(),
                 disabled: user.disabled,
@@ -30,8 +31,10 @@ impl Builder {
             let declared = Declaration::new("user group", &group.identifier, group.scope.as_ref());
             let taken = |builder: &Self, scope| {
                 builder
-                    .group_index
-                    .contains_key(&(scope, group.identifier.clone()))
+                    .account
+                    .index
+                    .lookup(scope, |s| &s.groups, &group.identifier)
+                    .is_some()
             };
             let Some((described, scope)) = self.declare(declared, taken) else {
                 continue;
@@ -49,15 +52,18 @@ impl Builder {
             }
             members.sort_unstable();
             members.dedup();
-            self.group_index.insert(
-                (scope, group.identifier.clone()),
-                self.account.groups.len() as u32,
-            );
+            let index = self.account.groups.len() as u32;
+            if let Some(names) = self.account.index.scope_mut(scope) {
+                names.groups.insert(group.identifier.as_str().into(), index);
+            }
             self.account.groups.push(GroupNode {
                 identifier: group.identifier.as_str().into(),
                 scope,
             });
-            self.members.push(members);
+            self.account.index.groups.push(Arc::new(GroupState {
+                members: members.into_boxed_slice(),
+                assignments: Vec::new(),
+            }));
         }
     }
 
@@ -75,12 +81,11 @@ impl Builder {
                 continue;
             };
             let index = self.account.service_accounts.len() as u32;
-            self.account
-                .service_account_index
+            Arc::make_mut(&mut self.account.service_account_index)
                 .entry(sa.identifier.as_str().into())
                 .or_default()
                 .push(index);
-            self.account.service_accounts.push(ServiceAccountNode {
+            Arc::make_mut(&mut self.account.service_accounts).push(ServiceAccountNode {
                 identifier: sa.identifier.as_str().into(),
                 scope,
             });

@@ -1,21 +1,14 @@
 //! The resource sections: `resource_groups` (custom groups, kept unresolved until an assignment
 //! instantiates them in its scope) and `resources` (the attributes attribute filters read).
 
+use std::sync::Arc;
+
 use super::{Builder, Declaration};
 use crate::rbac::catalog::Catalog;
-use crate::rbac::compiled::{ScopeId, Selector};
+use crate::rbac::compiled::Selector;
 use crate::rbac::error::ValidationError;
-use crate::rbac::ids::ResourceTypeId;
+use crate::rbac::index::CustomGroup;
 use crate::rbac::model::{AccountSnapshot, ScopeFilter};
-
-/// A custom resource group before it is resolved against an assignment.
-pub(super) struct CustomGroup {
-    pub(super) scope: ScopeId,
-    /// Included scopes; `None` = the assignment's scope.
-    pub(super) scopes: Vec<(Option<ScopeId>, bool)>,
-    pub(super) include_all_resources: bool,
-    pub(super) selectors: Vec<(ResourceTypeId, Selector)>,
-}
 
 impl Builder {
     pub(super) fn resource_groups(&mut self, snapshot: &AccountSnapshot) {
@@ -27,8 +20,10 @@ impl Builder {
                 );
             let taken = |builder: &Self, scope| {
                 builder
-                    .custom_group_index
-                    .contains_key(&(scope, group.identifier.clone()))
+                    .account
+                    .index
+                    .lookup(scope, |s| &s.custom_groups, &group.identifier)
+                    .is_some()
             };
             let Some((described, scope)) = self.declare(declared, taken) else {
                 continue;
@@ -102,9 +97,13 @@ impl Builder {
                 };
                 selectors.push((resource_type, kind));
             }
-            self.custom_group_index
-                .insert((scope, group.identifier.clone()), self.custom_groups.len());
-            self.custom_groups.push(CustomGroup {
+            let index = self.account.index.custom_groups.len() as u32;
+            if let Some(names) = self.account.index.scope_mut(scope) {
+                names
+                    .custom_groups
+                    .insert(group.identifier.as_str().into(), index);
+            }
+            Arc::make_mut(&mut self.account.index.custom_groups).push(CustomGroup {
                 scope,
                 scopes,
                 include_all_resources: filter.include_all_resources,
@@ -129,7 +128,9 @@ impl Builder {
                 });
                 continue;
             };
-            let by_id = self.account.resources.entry((scope, resource_type)).or_default();
+            let by_id = Arc::make_mut(&mut self.account.resources)
+                .entry((scope, resource_type))
+                .or_default();
             if by_id.contains_key(resource.identifier.as_str()) {
                 self.errors
                     .push(ValidationError::DuplicateIdentifier { entry: described });

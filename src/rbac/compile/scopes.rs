@@ -2,9 +2,10 @@
 //! the scope lookups the other sections use (a scope's level, its ancestor at a level).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Builder, Declaration};
-use crate::rbac::compiled::{ScopeId, ScopeNode};
+use crate::rbac::compiled::{CompiledAccount, ScopeId, ScopeNode};
 use crate::rbac::ids::Level;
 use crate::rbac::model::{self, AccountSnapshot, ScopeLevel};
 
@@ -39,16 +40,18 @@ impl Builder {
     }
 
     fn push_scope(&mut self, parent: ScopeId, level: Level, identifier: &str) -> ScopeId {
-        let id = ScopeId(self.account.scopes.len() as u32);
-        self.account.scopes.push(ScopeNode {
+        let scopes = Arc::make_mut(&mut self.account.scopes);
+        let id = ScopeId(scopes.len() as u32);
+        scopes.push(ScopeNode {
             level,
             parent: Some(parent),
             identifier: identifier.into(),
             children: HashMap::new(),
         });
-        if let Some(node) = self.account.scopes.get_mut(parent.0 as usize) {
+        if let Some(node) = scopes.get_mut(parent.0 as usize) {
             node.children.insert(identifier.into(), id);
         }
+        self.account.index.scopes.push(Arc::default());
         id
     }
 
@@ -87,4 +90,24 @@ impl Builder {
         );
         None
     }
+}
+
+/// The ancestor-or-self of `scope` a `scope_level` names (itself when unspecified), or none when
+/// the level is unknown or below `scope` (what [`Builder::scope_at_level`] reports as an error).
+pub(crate) fn ancestor_at_level(account: &CompiledAccount, scope: ScopeId, level: i32) -> Option<ScopeId> {
+    let wanted = match ScopeLevel::try_from(level).ok()? {
+        ScopeLevel::Unspecified => return Some(scope),
+        ScopeLevel::Account => Level::Account,
+        ScopeLevel::Organization => Level::Organization,
+        ScopeLevel::Project => Level::Project,
+    };
+    let mut current = Some(scope);
+    while let Some(id) = current {
+        let node = account.scope(id)?;
+        if node.level == wanted {
+            return Some(id);
+        }
+        current = node.parent;
+    }
+    None
 }
