@@ -2,34 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use crate::common::cli::{scopegate, stderr, stdout, temp_file};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/snapshots/demo.yaml");
 const ROUTES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/routes/harness-ng.yaml");
-
-fn scopegate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(args)
-        .output()
-        .expect("run scopegate")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scopegate-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 fn check(args: &[&str]) -> Output {
     let mut all = vec!["check", "--snapshot", DEMO];

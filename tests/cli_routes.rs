@@ -3,28 +3,19 @@
 //! input with one line on stderr).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use scopegate::route::RouteTable;
 use scopegate::route::coverage::measure;
 
+use crate::common::cli::{scopegate, stderr, stdout, temp_file};
+
 const ENDPOINTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/harness-api/endpoints.tsv");
 
 fn routes(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .arg("routes")
-        .args(args)
-        .output()
-        .expect("run scopegate")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let mut all = vec!["routes"];
+    all.extend_from_slice(args);
+    scopegate(&all)
 }
 
 /// The value of the `label:` line of explain's output.
@@ -34,14 +25,6 @@ fn field<'a>(text: &'a str, label: &str) -> &'a str {
         .find_map(|l| l.strip_prefix(&prefix))
         .map(str::trim)
         .unwrap_or_else(|| panic!("no `{label}:` line in\n{text}"))
-}
-
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scopegate-cli-routes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn default_table() -> RouteTable {
