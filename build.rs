@@ -5,7 +5,10 @@
 //! - `snapshot.proto` → `$OUT_DIR/scopegate.v1.rs` (messages + serde), included by `rbac::model`;
 //! - `control_plane.proto` → `$OUT_DIR/control_plane/scopegate.v1.rs` (the `SnapshotService`
 //!   client and server), included by `crate::proto`, with the snapshot messages taken from
-//!   `rbac::model` through `extern_path`.
+//!   `rbac::model` through `extern_path`;
+//! - `control_plane.proto` again → `$OUT_DIR/control_plane_server/scopegate.v1.rs`: the server
+//!   alone, included by `crate::proto::server`, whose answers carrying a snapshot or a delta are
+//!   pre-encoded bytes (`crate::proto::encoded::Encoded`) instead of messages.
 //!
 //! A third compile writes `$OUT_DIR/scopegate.protoset`: the encoded `FileDescriptorSet` of every
 //! service scopegate serves (Envoy's `envoy.service.auth.v3.Authorization`, `grpc.health.v1.Health`,
@@ -30,6 +33,9 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
 /// The proto files: the snapshot schema, then the control plane's service.
 const SNAPSHOT_PROTO: &str = "proto/scopegate/v1/snapshot.proto";
 const CONTROL_PLANE_PROTO: &str = "proto/scopegate/v1/control_plane.proto";
+
+/// The control plane's answers sent pre-encoded by its server.
+const ENCODED_ANSWERS: &[&str] = &["WatchResponse", "GetResponse", "SyncResponse"];
 
 /// The services served, as import paths under `proto/` or `proto/vendor/`.
 const SERVED_PROTOS: &[&str] = &[
@@ -100,14 +106,49 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect();
     let descriptors = protox::compile([CONTROL_PLANE_PROTO], ["proto"])?;
-    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("control_plane");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    let snapshot_externs = |mut builder: tonic_prost_build::Builder| {
+        for name in &snapshot_types {
+            builder = builder.extern_path(
+                format!(".scopegate.v1.{name}"),
+                format!("crate::rbac::model::{name}"),
+            );
+        }
+        builder
+    };
+    // The messages and the client.
+    let out_dir = out.join("control_plane");
     std::fs::create_dir_all(&out_dir)?;
-    let mut builder = tonic_prost_build::configure().out_dir(&out_dir);
-    for name in &snapshot_types {
-        builder = builder.extern_path(
-            format!(".scopegate.v1.{name}"),
-            format!("crate::rbac::model::{name}"),
-        );
+    snapshot_externs(
+        tonic_prost_build::configure()
+            .out_dir(&out_dir)
+            .build_server(false),
+    )
+    .compile_fds(descriptors.clone())?;
+    // The server alone, every message taken from the pass above except the answers carrying a
+    // snapshot or delta: those are `crate::proto::encoded::Encoded`, bytes encoded once per version
+    // and sent to every stream as they are. Methods not implemented answer UNIMPLEMENTED.
+    let control_plane_messages: Vec<String> = descriptors
+        .file
+        .iter()
+        .filter(|f| f.name() == "scopegate/v1/control_plane.proto")
+        .flat_map(|f| f.message_type.iter().map(|m| m.name().to_owned()))
+        .collect();
+    let out_dir = out.join("control_plane_server");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut builder = snapshot_externs(
+        tonic_prost_build::configure()
+            .out_dir(&out_dir)
+            .build_client(false)
+            .generate_default_stubs(true),
+    );
+    for name in &control_plane_messages {
+        let rust = if ENCODED_ANSWERS.contains(&name.as_str()) {
+            "crate::proto::encoded::Encoded".to_owned()
+        } else {
+            format!("crate::proto::{name}")
+        };
+        builder = builder.extern_path(format!(".scopegate.v1.{name}"), rust);
     }
     builder.compile_fds(descriptors)?;
     write_protoset()

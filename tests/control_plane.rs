@@ -11,36 +11,14 @@ use std::time::Duration;
 use common::control_plane::{
     Process, TempDir, demo, eventually, invalid_demo, remote, sidecar, write_atomic,
 };
-use common::{EXECUTE, Server, request};
-use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
+use common::{EXECUTE, Server, alice};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use scopegate::proto::encoded::Encoded;
 use scopegate::proto::snapshot_service_client::SnapshotServiceClient;
 use scopegate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
-use scopegate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
+use scopegate::proto::{GetRequest, SyncRequest};
 use scopegate::rbac::model::{AccountSnapshot, FileFormat};
 use tonic::transport::Channel;
-
-/// The HTTP status an answer maps to (200 = allowed).
-fn http_status(resp: &CheckResponse) -> i32 {
-    match &resp.http_response {
-        Some(HttpResponse::OkResponse(_)) => 200,
-        Some(HttpResponse::DeniedResponse(d)) => d.status.as_ref().map_or(0, |s| s.code),
-        _ => 0,
-    }
-}
-
-/// alice executing `deploy_prod` in `account` (the demo token, whose account segment is `acme`,
-/// is re-targeted to `account`).
-async fn alice(client: &mut AuthorizationClient<Channel>, account: &str) -> i32 {
-    let token = format!("pat.{account}.alicetok01.AliceDemoSecret01");
-    let req = request(
-        "POST",
-        EXECUTE,
-        &[("harness-account", account), ("x-api-key", &token)],
-        None,
-    );
-    http_status(&client.check(req).await.unwrap().into_inner())
-}
 
 /// The version the control plane serves for `account`.
 async fn served_version(cp: &Process, account: &str) -> u64 {
@@ -343,29 +321,20 @@ async fn mutual_tls_between_the_control_plane_and_the_sidecar() {
 
 /// A control plane stand-in that streams whatever the test sends, valid or not.
 struct Scripted {
-    stream: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Result<WatchResponse, tonic::Status>>>>,
+    stream: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Result<Encoded, tonic::Status>>>>,
 }
 
 #[tonic::async_trait]
 impl SnapshotService for Scripted {
-    type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<WatchResponse, tonic::Status>>;
-
-    async fn watch(
+    async fn sync(
         &self,
-        _request: tonic::Request<WatchRequest>,
-    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        _request: tonic::Request<tonic::Streaming<SyncRequest>>,
+    ) -> Result<tonic::Response<scopegate::control_plane::WatchResponses>, tonic::Status> {
         let rx = self.stream.lock().unwrap().take();
         let rx = rx.ok_or_else(|| tonic::Status::unavailable("one stream only"))?;
-        Ok(tonic::Response::new(tokio_stream::wrappers::ReceiverStream::new(
-            rx,
+        Ok(tonic::Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
-    }
-
-    async fn get(
-        &self,
-        _request: tonic::Request<GetRequest>,
-    ) -> Result<tonic::Response<GetResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("watch only"))
     }
 }
 
@@ -384,11 +353,7 @@ async fn the_sidecar_never_replaces_a_valid_snapshot_with_one_that_fails_to_comp
     );
     let send = async |yaml: String| {
         let snapshot = AccountSnapshot::parse(&yaml, FileFormat::Yaml).unwrap();
-        tx.send(Ok(WatchResponse {
-            snapshot: Some(snapshot),
-        }))
-        .await
-        .unwrap();
+        tx.send(Ok(Encoded::snapshot(&snapshot))).await.unwrap();
     };
     send(demo("acme", 1, false)).await;
     let state = sidecar(remote(&url));

@@ -17,8 +17,9 @@ use prost::Message;
 use scopegate::accounts::SnapshotSource;
 use scopegate::accounts::{ControlPlaneSource, RemoteOptions};
 use scopegate::authz::Authorizer;
+use scopegate::proto::encoded::Encoded;
 use scopegate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
-use scopegate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
+use scopegate::proto::{SyncRequest, sync_request};
 use scopegate::rbac::Catalog;
 use scopegate::rbac::model::{AccountSnapshot, FileFormat};
 use tokio_stream::StreamExt;
@@ -26,8 +27,7 @@ use tonic::transport::Channel;
 
 const LONG: Duration = Duration::from_secs(30);
 
-type Responses =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<WatchResponse, tonic::Status>> + Send>>;
+type Responses = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<Encoded, tonic::Status>> + Send>>;
 
 /// A scripted control plane that counts Watch calls. It knows one account (`known`, streamed once,
 /// then the stream stays open), answers NOT_FOUND for any other, or, with `break_at_once`, opens
@@ -41,35 +41,30 @@ struct Counting {
 
 #[tonic::async_trait]
 impl SnapshotService for Counting {
-    type WatchStream = Responses;
-
-    async fn watch(
+    async fn sync(
         &self,
-        request: tonic::Request<WatchRequest>,
+        request: tonic::Request<tonic::Streaming<SyncRequest>>,
     ) -> Result<tonic::Response<Responses>, tonic::Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let account = match request.into_inner().message().await {
+            Ok(Some(SyncRequest {
+                kind: Some(sync_request::Kind::Subscribe(subscribe)),
+            })) => subscribe.account,
+            _ => String::new(),
+        };
         if self.break_at_once {
             let broken = tokio_stream::once(Err(tonic::Status::unavailable("going away")));
             return Ok(tonic::Response::new(Box::pin(broken)));
         }
         match &self.known {
-            Some(snapshot) if snapshot.account == request.get_ref().account => {
-                let first = tokio_stream::once(Ok(WatchResponse {
-                    snapshot: Some(snapshot.clone()),
-                }));
+            Some(snapshot) if snapshot.account == account => {
+                let first = tokio_stream::once(Ok(Encoded::snapshot(snapshot)));
                 Ok(tonic::Response::new(Box::pin(
                     first.chain(tokio_stream::pending()),
                 )))
             }
             _ => Err(tonic::Status::not_found("no such account")),
         }
-    }
-
-    async fn get(
-        &self,
-        _request: tonic::Request<GetRequest>,
-    ) -> Result<tonic::Response<GetResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("watch only"))
     }
 }
 
@@ -194,15 +189,13 @@ async fn alice(client: &mut AuthorizationClient<Channel>, account: &str) -> i32 
 }
 
 /// A control plane stand-in that streams whatever the test sends on one stream.
-struct OneStream(std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Result<WatchResponse, tonic::Status>>>>);
+struct OneStream(std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Result<Encoded, tonic::Status>>>>);
 
 #[tonic::async_trait]
 impl SnapshotService for OneStream {
-    type WatchStream = Responses;
-
-    async fn watch(
+    async fn sync(
         &self,
-        _request: tonic::Request<WatchRequest>,
+        _request: tonic::Request<tonic::Streaming<SyncRequest>>,
     ) -> Result<tonic::Response<Responses>, tonic::Status> {
         let rx = self.0.lock().unwrap().take();
         let rx = rx.ok_or_else(|| tonic::Status::unavailable("one stream only"))?;
@@ -210,20 +203,13 @@ impl SnapshotService for OneStream {
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }
-
-    async fn get(
-        &self,
-        _request: tonic::Request<GetRequest>,
-    ) -> Result<tonic::Response<GetResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("watch only"))
-    }
 }
 
 /// A sidecar on a scripted stream; returns the sender of the stream, the state and the server.
 async fn scripted_sidecar(
     options: impl FnOnce(RemoteOptions) -> RemoteOptions,
 ) -> (
-    tokio::sync::mpsc::Sender<Result<WatchResponse, tonic::Status>>,
+    tokio::sync::mpsc::Sender<Result<Encoded, tonic::Status>>,
     Arc<Authorizer>,
     Server,
 ) {
@@ -234,10 +220,8 @@ async fn scripted_sidecar(
     (tx, state, server)
 }
 
-fn message(yaml: &str) -> Result<WatchResponse, tonic::Status> {
-    Ok(WatchResponse {
-        snapshot: Some(snapshot(yaml)),
-    })
+fn message(yaml: &str) -> Result<Encoded, tonic::Status> {
+    Ok(Encoded::snapshot(&snapshot(yaml)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

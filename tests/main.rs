@@ -39,4 +39,5 @@ mod official_client;
 mod otlp;
 mod reflection;
 mod sighup;
+mod sync_deltas;
 mod tls;

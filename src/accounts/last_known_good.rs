@@ -1,14 +1,23 @@
-//! Last-known-good snapshots in `snapshot.cache_dir`: one file per account holding the snapshot as
-//! received (protobuf `AccountSnapshot`, so it round-trips exactly and decodes fast), written
+//! Last-known-good snapshots in `snapshot.cache_dir`: per account, the last snapshot received
+//! (`<account>.pb`: protobuf `AccountSnapshot`, so it round-trips exactly and decodes fast), written
 //! atomically (a temporary file in the same folder, fsync, then rename) so a crash never leaves a
-//! torn file.
+//! torn file, and the deltas applied since (`<account>.deltas`: length-delimited protobuf
+//! `AccountDelta`s, appended and synced one by one). Reading replays the deltas on the snapshot and
+//! stops at the first that does not follow (a tail torn by a crash is ignored). When the deltas
+//! outgrow half the snapshot (at least [`MIN_COMPACT_BYTES`]), the snapshot is rewritten and the
+//! deltas dropped.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
 
+use crate::proto::AccountDelta as WireDelta;
+use crate::proto::delta::from_wire;
 use crate::rbac::model::AccountSnapshot;
+
+/// The least size of the deltas file that makes it worth rewriting the snapshot.
+pub const MIN_COMPACT_BYTES: u64 = 64 * 1024;
 
 /// The file holding `account`'s last-known-good snapshot. Identifiers made of letters, digits,
 /// `-`, `_` and `.` (not leading) keep their name; anything else is hex-encoded so a request can
@@ -40,7 +49,52 @@ pub fn read(dir: &Path, account: &str) -> Result<Option<AccountSnapshot>, String
     if snapshot.account != account {
         return Err(format!("`{}` holds another account", path.display()));
     }
-    Ok(Some(snapshot))
+    Ok(Some(replay(&deltas_path(&path), snapshot)))
+}
+
+fn deltas_path(snapshot_path: &Path) -> PathBuf {
+    snapshot_path.with_extension("deltas")
+}
+
+/// `snapshot` with the deltas of `path` applied, as far as they follow one another.
+fn replay(path: &Path, mut snapshot: AccountSnapshot) -> AccountSnapshot {
+    let Ok(bytes) = std::fs::read(path) else {
+        return snapshot;
+    };
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        let Ok(wire) = WireDelta::decode_length_delimited(&mut rest) else {
+            break;
+        };
+        if wire.account != snapshot.account {
+            break;
+        }
+        let next = from_wire(wire)
+            .ok()
+            .and_then(|delta| delta.apply_to(&snapshot).ok());
+        match next {
+            Some(next) => snapshot = next,
+            None => break,
+        }
+    }
+    snapshot
+}
+
+/// Records `delta`, which made `snapshot`, after the account's last-known-good copy: appended to
+/// its deltas file, or, once that outgrows half the snapshot, by rewriting the snapshot.
+pub fn append(dir: &Path, snapshot: &AccountSnapshot, delta: &WireDelta) -> std::io::Result<()> {
+    let path = deltas_path(&path_for(dir, &snapshot.account));
+    let written = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let threshold = (snapshot.encoded_len() as u64 / 2).max(MIN_COMPACT_BYTES);
+    if written > threshold {
+        return write(dir, snapshot);
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    file.write_all(&delta.encode_length_delimited_to_vec())?;
+    file.sync_data()
 }
 
 /// Writes `snapshot` as its account's last-known-good copy (write to a temporary file, then rename).
@@ -53,7 +107,12 @@ pub fn write(dir: &Path, snapshot: &AccountSnapshot) -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, &path)?;
+        // the deltas applied to the copy replaced are in this one
+        match std::fs::remove_file(deltas_path(&path)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -86,6 +145,38 @@ mod tests {
         assert_eq!(read(&dir, "acme").unwrap(), Some(snapshot));
         let leftovers = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(leftovers, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn deltas_replay_on_the_snapshot_up_to_a_torn_tail() {
+        use crate::proto::delta::to_wire;
+        use crate::rbac::delta::AccountDelta;
+        let dir = std::env::temp_dir().join(format!("scopegate-lkg-deltas-{}", std::process::id()));
+        let yaml = crate::accounts::DEMO_SNAPSHOT_YAML;
+        let base = AccountSnapshot::parse(yaml, crate::rbac::model::FileFormat::Yaml).unwrap();
+        write(&dir, &base).unwrap();
+        let mut second = base.clone();
+        second.version += 1;
+        second.role_assignments.pop();
+        let mut third = second.clone();
+        third.version += 1;
+        third.users.pop();
+        for (from, to) in [(&base, &second), (&second, &third)] {
+            let delta = to_wire("acme", AccountDelta::between(from, to).unwrap());
+            append(&dir, to, &delta).unwrap();
+        }
+        assert_eq!(read(&dir, "acme").unwrap(), Some(third.clone()));
+        // a torn last record is ignored
+        let deltas = deltas_path(&path_for(&dir, "acme"));
+        let mut bytes = std::fs::read(&deltas).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&deltas, bytes).unwrap();
+        assert_eq!(read(&dir, "acme").unwrap(), Some(second.clone()));
+        // a new snapshot replaces the deltas
+        write(&dir, &third).unwrap();
+        assert!(!deltas.exists());
+        assert_eq!(read(&dir, "acme").unwrap(), Some(third));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

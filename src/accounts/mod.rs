@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::rbac::{Catalog, CompiledAccount};
 
+mod apply;
 pub mod backoff;
 pub mod demo;
 pub mod failure_log;

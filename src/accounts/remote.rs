@@ -184,6 +184,15 @@ fn endpoint(options: &RemoteOptions, url: &str) -> Result<Endpoint, SourceError>
     Ok(endpoint)
 }
 
+/// The name this sidecar gives the control plane: `POD_NAME` (the Kubernetes downward API), else
+/// `HOSTNAME` (a pod's hostname is its name), else empty.
+fn node_name() -> String {
+    ["POD_NAME", "HOSTNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_default()
+}
+
 impl ControlPlaneSource {
     /// Sets the source up without connecting: nothing runs until [`start`](Self::start) or the
     /// first [`load_account`](Self::load_account).
@@ -199,6 +208,7 @@ impl ControlPlaneSource {
             cache_dir: options.cache_dir.clone(),
             backoff: (options.backoff_min, options.backoff_max),
             max_snapshot_bytes: options.max_snapshot_bytes.max(1),
+            node: node_name(),
             counters: Counters::default(),
         });
         let evicted = Arc::clone(&ctx);
@@ -387,6 +397,8 @@ impl ControlPlaneSource {
             load_failures: c.load_failures.load(Ordering::Relaxed),
             reconnects: c.reconnects.load(Ordering::Relaxed),
             versions_applied: c.versions_applied.load(Ordering::Relaxed),
+            deltas_applied: c.deltas_applied.load(Ordering::Relaxed),
+            deltas_rejected: c.deltas_rejected.load(Ordering::Relaxed),
             evictions: c.evictions.load(Ordering::Relaxed),
             watch_streams: c.watch_streams.load(Ordering::Relaxed),
         }

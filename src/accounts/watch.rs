@@ -18,15 +18,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::accounts::apply::Applied;
 use crate::accounts::failure_log::FailureLog;
 use crate::accounts::{Backoff, last_known_good};
-use crate::proto::WatchRequest;
 use crate::proto::snapshot_service_client::SnapshotServiceClient;
+use crate::proto::{Ack, Nack, Subscribe, SyncRequest, sync_request, sync_response};
 use crate::rbac::model::AccountSnapshot;
-use crate::rbac::{Catalog, CompiledAccount, compile};
+use crate::rbac::{Catalog, CompiledAccount};
 
 /// Versions from here up (the upper half of `u64`) are reserved and refused: a version near
 /// `u64::MAX` would leave no room for any later one.
@@ -35,8 +37,11 @@ pub const MIN_RESERVED_VERSION: u64 = 1 << 63;
 /// and millisecond timestamps; a bigger jump is refused as a mistaken publish).
 pub const MAX_VERSION_JUMP: u64 = 1 << 48;
 
+/// Acknowledgements waiting to be sent (more are dropped: they only inform the control plane).
+const QUEUED_REQUESTS: usize = 16;
+
 /// Why a version is refused before it is compiled, if it is.
-fn absurd_version(current: Option<u64>, version: u64) -> Option<&'static str> {
+pub(super) fn absurd_version(current: Option<u64>, version: u64) -> Option<&'static str> {
     if version >= MIN_RESERVED_VERSION {
         return Some("the version is in the reserved range (2^63 and up)");
     }
@@ -82,7 +87,7 @@ impl Shared {
         self.account.load().as_ref().map(|a| a.version())
     }
 
-    fn publish(&self, account: Arc<CompiledAccount>) {
+    pub(super) fn publish(&self, account: Arc<CompiledAccount>) {
         self.account.store(Some(account));
         if let Ok(mut at) = self.published_at.lock() {
             *at = Some(Instant::now());
@@ -90,7 +95,7 @@ impl Shared {
         self.state.send_replace(LoadState::Loaded);
     }
 
-    fn mark_unavailable(&self) {
+    pub(super) fn mark_unavailable(&self) {
         if self.account.load().is_none() {
             self.state.send_replace(LoadState::Unavailable);
         }
@@ -102,6 +107,8 @@ pub(super) struct Counters {
     pub(super) load_failures: AtomicU64,
     pub(super) reconnects: AtomicU64,
     pub(super) versions_applied: AtomicU64,
+    pub(super) deltas_applied: AtomicU64,
+    pub(super) deltas_rejected: AtomicU64,
     pub(super) evictions: AtomicU64,
     pub(super) watch_streams: AtomicU64,
 }
@@ -126,6 +133,8 @@ pub(super) struct Context {
     pub(super) cache_dir: Option<PathBuf>,
     pub(super) backoff: (Duration, Duration),
     pub(super) max_snapshot_bytes: usize,
+    /// The name this sidecar gives the control plane (its pod), or empty.
+    pub(super) node: String,
     pub(super) counters: Counters,
 }
 
@@ -155,63 +164,6 @@ impl Context {
                 next = uri,
                 "control plane unreachable; trying the next replica"
             );
-        }
-    }
-
-    /// Compiles `snapshot` off the async workers and publishes it when it is newer than the version
-    /// in force and valid; a control-plane snapshot is then saved as last-known-good. Returns
-    /// whether it was published.
-    async fn apply(&self, shared: &Shared, account: &str, snapshot: AccountSnapshot, save: bool) -> bool {
-        let current = shared.version();
-        if current.is_some_and(|c| snapshot.version <= c) {
-            return false;
-        }
-        if snapshot.account != account {
-            self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(account, "snapshot of another account received; ignored");
-            return false;
-        }
-        if let Some(reason) = absurd_version(current, snapshot.version) {
-            self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(
-                account,
-                version = snapshot.version,
-                current,
-                reason,
-                "snapshot version refused; keeping the version in force"
-            );
-            shared.mark_unavailable();
-            return false;
-        }
-        let catalog = Arc::clone(&self.catalog);
-        let compiled = tokio::task::spawn_blocking(move || {
-            let compiled = compile(&snapshot, catalog, current);
-            (snapshot, compiled)
-        })
-        .await;
-        let Ok((snapshot, compiled)) = compiled else {
-            return false;
-        };
-        match compiled {
-            Ok(compiled) => {
-                tracing::info!(account, version = compiled.version(), "snapshot applied");
-                shared.publish(Arc::new(compiled));
-                self.counters.versions_applied.fetch_add(1, Ordering::Relaxed);
-                if let (true, Some(dir)) = (save, self.cache_dir.clone()) {
-                    let written =
-                        tokio::task::spawn_blocking(move || last_known_good::write(&dir, &snapshot)).await;
-                    if let Ok(Err(error)) = written {
-                        tracing::warn!(account, %error, "cannot write the last-known-good copy");
-                    }
-                }
-                true
-            }
-            Err(error) => {
-                self.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(account, %error, "snapshot rejected; keeping the valid version");
-                shared.mark_unavailable();
-                false
-            }
         }
     }
 
@@ -264,6 +216,8 @@ pub(super) async fn watch_account(
     let mut backoff = Backoff::new(ctx.backoff.0, ctx.backoff.1);
     let mut failures = FailureLog::default();
     let mut first = true;
+    // the snapshot of the version in force: what a delta applies to
+    let mut held: Option<Arc<AccountSnapshot>> = None;
     loop {
         if !first {
             ctx.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -278,35 +232,57 @@ pub(super) async fn watch_account(
         };
         let mut client =
             SnapshotServiceClient::new(channel).max_decoding_message_size(ctx.max_snapshot_bytes);
-        let request = WatchRequest {
-            account: account.clone(),
-            known_version,
-        };
-        let unknown = match client.watch(request).await {
+        let (requests, outbound) = mpsc::channel(QUEUED_REQUESTS);
+        let _ = requests.try_send(SyncRequest {
+            kind: Some(sync_request::Kind::Subscribe(Subscribe {
+                account: account.clone(),
+                known_version,
+                node: ctx.node.clone(),
+            })),
+        });
+        let unknown = match client.sync(ReceiverStream::new(outbound)).await {
             Ok(response) => {
                 // The control plane sends at once anything newer than the copy we hold, so the copy
                 // is current until then.
-                if let Some(snapshot) = last_known_good.take() {
-                    ctx.apply(&shared, &account, snapshot, false).await;
+                if let Some(snapshot) = last_known_good.take()
+                    && let Applied::New(doc) = ctx.apply(&shared, &account, snapshot, false).await
+                {
+                    held = Some(doc);
                 }
                 let mut stream = response.into_inner();
                 loop {
                     match stream.message().await {
                         Ok(Some(message)) => {
-                            let Some(snapshot) = message.snapshot else {
-                                continue;
+                            let (version, applied) = match message.update {
+                                Some(sync_response::Update::Snapshot(snapshot)) => (
+                                    snapshot.version,
+                                    ctx.apply(&shared, &account, snapshot, true).await,
+                                ),
+                                Some(sync_response::Update::Delta(delta)) => (
+                                    delta.to_version,
+                                    ctx.apply_delta(&shared, &account, held.as_ref(), delta).await,
+                                ),
+                                None => continue,
                             };
-                            if ctx.apply(&shared, &account, snapshot, true).await {
-                                // Only a snapshot applied proves the control plane works: a stream
-                                // that opens and breaks at once keeps backing off.
-                                backoff.reset();
-                                if failures.recovered() {
-                                    tracing::info!(account, "control plane reachable again");
+                            let kind = match applied {
+                                Applied::New(doc) => {
+                                    held = Some(doc);
+                                    // Only a version applied proves the control plane works: a
+                                    // stream that opens and breaks at once keeps backing off.
+                                    backoff.reset();
+                                    if failures.recovered() {
+                                        tracing::info!(account, "control plane reachable again");
+                                    }
+                                    sync_request::Kind::Ack(Ack { version })
                                 }
-                            }
+                                Applied::Stale => continue,
+                                Applied::Refused(error) => sync_request::Kind::Nack(Nack { version, error }),
+                            };
+                            // informational: a control plane not reading them loses nothing
+                            let _ = requests.try_send(SyncRequest { kind: Some(kind) });
                         }
                         Ok(None) => {
-                            tracing::debug!(account, "watch stream ended by the control plane");
+                            tracing::debug!(account, "sync stream ended by the control plane");
                             ctx.fail_over(in_use, &account);
                             break;
                         }
@@ -315,7 +291,7 @@ pub(super) async fn watch_account(
                                 ctx.counters.load_failures.fetch_add(1, Ordering::Relaxed);
                                 shared.mark_unavailable();
                             }
-                            log_failure(&mut failures, &account, &status, "watch stream broken");
+                            log_failure(&mut failures, &account, &status, "sync stream broken");
                             ctx.fail_over(in_use, &account);
                             break;
                         }
@@ -334,7 +310,7 @@ pub(super) async fn watch_account(
                         &mut failures,
                         &account,
                         &status,
-                        "cannot watch the account on the control plane",
+                        "cannot sync the account with the control plane",
                     );
                     ctx.fail_over(in_use, &account);
                 }
@@ -344,7 +320,9 @@ pub(super) async fn watch_account(
                         version = snapshot.version,
                         "serving the last-known-good copy"
                     );
-                    ctx.apply(&shared, &account, snapshot, false).await;
+                    if let Applied::New(doc) = ctx.apply(&shared, &account, snapshot, false).await {
+                        held = Some(doc);
+                    }
                 }
                 if unknown && !retry_unknown && shared.account.load().is_none() {
                     // Remembered by the source's negative cache; no task lingers per unknown name.

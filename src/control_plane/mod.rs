@@ -26,16 +26,20 @@ use tonic_health::ServingStatus;
 
 use self::management::Management;
 use self::management::audit::ChangeLog;
+use crate::proto::encoded::Encoded;
 use crate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
-use crate::proto::{GetRequest, GetResponse, WatchRequest, WatchResponse};
+use crate::proto::{GetRequest, SyncRequest, WatchRequest};
 use crate::rbac::Catalog;
 use crate::tls::{ConnectionLimits, Listener, MinVersion, Protocols, ServerTls, TlsError, TlsSettings};
 
 pub mod admin;
 pub mod changes;
+pub mod history;
 pub mod management;
 pub mod postgres;
+pub mod sidecars;
 pub mod store;
+pub mod sync;
 
 pub use store::{Refusal, Scanner, Store};
 
@@ -156,18 +160,16 @@ impl Service {
     }
 }
 
-fn not_found(account: &str) -> Status {
+pub(crate) fn not_found(account: &str) -> Status {
     let shown: String = account.chars().take(128).collect();
     Status::not_found(format!("no snapshot for account `{shown}`"))
 }
 
-/// The stream of a Watch call.
-pub type WatchResponses = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+/// The answers of a Watch or Sync call.
+pub type WatchResponses = Pin<Box<dyn Stream<Item = Result<Encoded, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl SnapshotService for Service {
-    type WatchStream = WatchResponses;
-
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<WatchResponses>, Status> {
         let WatchRequest {
             account,
@@ -179,24 +181,30 @@ impl SnapshotService for Service {
             .ok_or_else(|| not_found(&account))?;
         let mut known = known_version;
         // WatchStream yields the current value first, then each change; it ends when the store
-        // closes (shutdown), which lets the server drain.
-        let stream = WatchStream::new(rx).filter_map(move |snapshot| {
-            (snapshot.version > known).then(|| {
-                known = snapshot.version;
-                Ok(WatchResponse {
-                    snapshot: Some((*snapshot).clone()),
-                })
+        // closes (shutdown), which lets the server drain. Each version was encoded once, when it
+        // was published.
+        let stream = WatchStream::new(rx).filter_map(move |served| {
+            (served.version() > known).then(|| {
+                known = served.version();
+                Ok(served.encoded.clone())
             })
         });
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<Encoded>, Status> {
         let account = request.into_inner().account;
-        let snapshot = self.store.current(&account).ok_or_else(|| not_found(&account))?;
-        Ok(Response::new(GetResponse {
-            snapshot: Some((*snapshot).clone()),
-        }))
+        let served = self.store.served(&account).ok_or_else(|| not_found(&account))?;
+        Ok(Response::new(served.encoded.clone()))
+    }
+
+    async fn sync(
+        &self,
+        request: Request<tonic::Streaming<SyncRequest>>,
+    ) -> Result<Response<WatchResponses>, Status> {
+        let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+        let answers = sync::open(Arc::clone(&self.store), peer, request.into_inner()).await?;
+        Ok(Response::new(Box::pin(answers)))
     }
 }
 

@@ -1,15 +1,22 @@
-//! What the control plane serves: the last valid snapshot of every account, one
-//! `tokio::sync::watch` channel per account (a Watch stream is a subscriber), and the scanner that
-//! reads the source folder and publishes only validated, non-backwards versions.
+//! What the control plane serves: the last valid snapshot of every account with its answer encoded
+//! once ([`Served`]), one `tokio::sync::watch` channel per account (a Watch or Sync stream is a
+//! subscriber), the account's recent deltas ([`History`]), and the scanner that reads the source
+//! folder and publishes only validated, non-backwards versions.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
 use crate::accounts::scan::{Fingerprint, list_files};
+use crate::control_plane::history::History;
+use crate::control_plane::sidecars::Sidecars;
+use crate::proto::delta::to_wire;
+use crate::proto::encoded::Encoded;
+use crate::proto::{SyncResponse, sync_response};
+use crate::rbac::delta::AccountDelta;
 use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Catalog, SnapshotError, compile};
 
@@ -50,25 +57,81 @@ impl Refusal {
     }
 }
 
+/// One version of an account as it is served: the snapshot, and the answer carrying it (Watch,
+/// Get, or Sync's snapshot case) encoded once for every stream.
+#[derive(Debug)]
+pub struct Served {
+    /// The snapshot.
+    pub snapshot: Arc<AccountSnapshot>,
+    /// The encoded answer.
+    pub encoded: Encoded,
+}
+
+impl Served {
+    fn new(snapshot: AccountSnapshot) -> Self {
+        let encoded = Encoded::snapshot(&snapshot);
+        Self {
+            snapshot: Arc::new(snapshot),
+            encoded,
+        }
+    }
+
+    /// The version.
+    pub fn version(&self) -> u64 {
+        self.snapshot.version
+    }
+}
+
+/// An account: the version served (a Watch or Sync stream is a subscriber) and its recent deltas.
+#[derive(Debug)]
+struct Account {
+    served: watch::Sender<Arc<Served>>,
+    history: Mutex<History>,
+}
+
 /// The snapshots being served, by account.
 #[derive(Debug, Default)]
 pub struct Store {
-    accounts: RwLock<HashMap<String, watch::Sender<Arc<AccountSnapshot>>>>,
+    accounts: RwLock<HashMap<String, Arc<Account>>>,
+    /// Held by a publish from its first read to its last write, so each delta is made against the
+    /// version it follows.
+    publishing: Mutex<()>,
     published: AtomicU64,
     refused: AtomicU64,
+    sidecars: Arc<Sidecars>,
 }
 
 impl Store {
+    /// The Sync streams reading this store.
+    pub fn sidecars(&self) -> &Arc<Sidecars> {
+        &self.sidecars
+    }
+
+    fn account(&self, account: &str) -> Option<Arc<Account>> {
+        self.accounts.read().ok()?.get(account).map(Arc::clone)
+    }
+
     /// The snapshot served for `account`.
     pub fn current(&self, account: &str) -> Option<Arc<AccountSnapshot>> {
-        let accounts = self.accounts.read().ok()?;
-        accounts.get(account).map(|tx| Arc::clone(&tx.borrow()))
+        self.served(account).map(|served| Arc::clone(&served.snapshot))
+    }
+
+    /// The version served for `account`, with its encoded answer.
+    pub fn served(&self, account: &str) -> Option<Arc<Served>> {
+        self.account(account).map(|a| Arc::clone(&a.served.borrow()))
     }
 
     /// A receiver of every version of `account` from now on (the current one is marked seen-not).
-    pub fn subscribe(&self, account: &str) -> Option<watch::Receiver<Arc<AccountSnapshot>>> {
-        let accounts = self.accounts.read().ok()?;
-        accounts.get(account).map(watch::Sender::subscribe)
+    pub fn subscribe(&self, account: &str) -> Option<watch::Receiver<Arc<Served>>> {
+        self.account(account).map(|a| a.served.subscribe())
+    }
+
+    /// The encoded deltas taking `account` from version `from` to `to`, when they are kept and
+    /// weigh at most `limit` bytes.
+    pub fn deltas(&self, account: &str, from: u64, to: u64, limit: usize) -> Option<Vec<Encoded>> {
+        let account = self.account(account)?;
+        let history = account.history.lock().ok()?;
+        history.between(from, to, limit)
     }
 
     /// How many accounts are served.
@@ -98,34 +161,56 @@ impl Store {
 
     /// Publishes a snapshot the caller has compiled (the folder scanner, the database follower, the
     /// management API's in-memory store) unless it is not newer than the one served. Returns whether
-    /// it was published (`Ok(false)`: identical to the one served).
+    /// it was published (`Ok(false)`: identical to the one served). The delta from the version
+    /// served is made and encoded here, once: call from a blocking context.
     pub fn publish(&self, snapshot: AccountSnapshot) -> Result<bool, Refusal> {
-        let Ok(mut accounts) = self.accounts.write() else {
+        let Ok(_publishing) = self.publishing.lock() else {
             return Ok(false);
         };
-        if let Some(tx) = accounts.get(&snapshot.account) {
-            let current = Arc::clone(&tx.borrow());
-            if snapshot.version < current.version {
-                return Err(Refusal::Backwards {
-                    account: snapshot.account,
-                    version: snapshot.version,
-                    current: current.version,
-                });
-            }
-            if snapshot.version == current.version {
-                if *current == snapshot {
-                    return Ok(false);
-                }
-                return Err(Refusal::SameVersion {
-                    account: snapshot.account,
-                    version: current.version,
-                });
-            }
-            tx.send_replace(Arc::new(snapshot));
-        } else {
+        let Some(account) = self.account(&snapshot.account) else {
             let account = snapshot.account.clone();
-            accounts.insert(account, watch::Sender::new(Arc::new(snapshot)));
+            let entry = Arc::new(Account {
+                served: watch::Sender::new(Arc::new(Served::new(snapshot))),
+                history: Mutex::new(History::default()),
+            });
+            if let Ok(mut accounts) = self.accounts.write() {
+                accounts.insert(account, entry);
+            }
+            self.published.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        };
+        let current = Arc::clone(&account.served.borrow());
+        let (from, to) = (current.version(), snapshot.version);
+        if to < from {
+            return Err(Refusal::Backwards {
+                account: snapshot.account,
+                version: to,
+                current: from,
+            });
         }
+        if to == from {
+            if *current.snapshot == snapshot {
+                return Ok(false);
+            }
+            return Err(Refusal::SameVersion {
+                account: snapshot.account,
+                version: from,
+            });
+        }
+        let delta = match AccountDelta::between(&current.snapshot, &snapshot) {
+            Ok(delta) => Some(Encoded::of(&SyncResponse {
+                update: Some(sync_response::Update::Delta(to_wire(&snapshot.account, delta))),
+            })),
+            Err(error) => {
+                tracing::debug!(account = snapshot.account, %error, "no delta: the next Sync answers send the snapshot");
+                None
+            }
+        };
+        let served = Arc::new(Served::new(snapshot));
+        if let Ok(mut history) = account.history.lock() {
+            history.record(from, to, delta);
+        }
+        account.served.send_replace(served);
         self.published.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
@@ -221,7 +306,9 @@ mod tests {
         let mut rx = store.subscribe("acme").unwrap();
         assert!(store.publish(demo(6)).unwrap());
         assert!(rx.has_changed().unwrap());
-        assert_eq!(rx.borrow_and_update().version, 6);
+        assert_eq!(rx.borrow_and_update().version(), 6);
+        let deltas = store.deltas("acme", 5, 6, usize::MAX).unwrap();
+        assert_eq!(deltas.len(), 1);
         store.close();
         assert!(rx.has_changed().is_err());
         assert!(store.is_empty());

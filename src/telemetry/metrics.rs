@@ -78,8 +78,12 @@ pub struct SnapshotStats {
     pub load_failures: u64,
     /// Watch streams re-opened after a failure or an end of stream, since start.
     pub reconnects: u64,
-    /// Snapshot versions applied since start (first loads included).
+    /// Snapshot versions applied since start (first loads included), whole or as deltas.
     pub versions_applied: u64,
+    /// Versions applied as deltas (incremental compile) since start.
+    pub deltas_applied: u64,
+    /// Deltas rejected (the control plane then sends the whole snapshot) since start.
+    pub deltas_rejected: u64,
     /// Accounts dropped from the cache (idle or over capacity) since start.
     pub evictions: u64,
     /// Watch streams (one per loaded account) running now.
@@ -326,6 +330,18 @@ fn render_accounts(now: &mut Registry, stats: &SnapshotStats) {
         "snapshot_versions_applied",
         "Snapshot versions applied, first loads included (control plane)",
         stats.versions_applied,
+    );
+    counter(
+        now,
+        "snapshot_deltas_applied",
+        "Versions applied as deltas, compiled incrementally (control plane)",
+        stats.deltas_applied,
+    );
+    counter(
+        now,
+        "snapshot_deltas_rejected",
+        "Deltas rejected; the control plane then sends the whole snapshot (control plane)",
+        stats.deltas_rejected,
     );
     counter(
         now,

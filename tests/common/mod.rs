@@ -147,3 +147,25 @@ pub fn allowed(resp: &CheckResponse) -> bool {
     resp.status.as_ref().is_some_and(|s| s.code == 0)
         && matches!(resp.http_response, Some(HttpResponse::OkResponse(_)))
 }
+
+/// The HTTP status an answer maps to (200 = allowed).
+pub fn http_status(resp: &CheckResponse) -> i32 {
+    match &resp.http_response {
+        Some(HttpResponse::OkResponse(_)) => 200,
+        Some(HttpResponse::DeniedResponse(d)) => d.status.as_ref().map_or(0, |s| s.code),
+        _ => 0,
+    }
+}
+
+/// alice executing `deploy_prod` in `account` (the demo token, whose account segment is `acme`,
+/// is re-targeted to `account`).
+pub async fn alice(client: &mut AuthorizationClient<Channel>, account: &str) -> i32 {
+    let token = format!("pat.{account}.alicetok01.AliceDemoSecret01");
+    let req = request(
+        "POST",
+        EXECUTE,
+        &[("harness-account", account), ("x-api-key", &token)],
+        None,
+    );
+    http_status(&client.check(req).await.unwrap().into_inner())
+}

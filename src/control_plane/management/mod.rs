@@ -43,6 +43,7 @@ mod roles;
 mod routes;
 pub mod scope;
 mod serve;
+mod status;
 mod tokens;
 mod user_groups;
 pub mod wire;
@@ -201,7 +202,10 @@ impl Management {
     async fn publish(&self, account: &str) {
         match self.accounts.read(account).await {
             Ok(Some(document)) => {
-                if let Err(refusal) = self.served.publish(document) {
+                // publishing diffs and encodes the version: off the async workers
+                let served = Arc::clone(&self.served);
+                let published = tokio::task::spawn_blocking(move || served.publish(document)).await;
+                if let Ok(Err(refusal)) = published {
                     // a newer version is served already (a concurrent change published it)
                     tracing::debug!(%refusal, "management change not published");
                 }

@@ -6,11 +6,14 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 use super::{Management, api_keys, assignments, org_project as op, principals as sa, resource_groups as rg};
-use super::{roles, tokens, user_groups as ug};
+use super::{roles, status, tokens, user_groups as ug};
 
 /// Every route, over the management state.
 pub fn routes() -> Router<Arc<Management>> {
     Router::new()
+        // scopegate's own: the sidecars syncing with this replica, and its metrics
+        .route("/v1/sidecars", get(status::sidecars))
+        .route("/metrics", get(status::metrics))
         .route("/ng/api/organizations", get(op::list_orgs).post(op::create_org))
         .route(
             "/ng/api/organizations/{identifier}",
