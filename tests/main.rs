@@ -37,6 +37,7 @@ mod metrics;
 mod nginx_e2e;
 mod official_client;
 mod otlp;
+mod read_your_writes;
 mod reflection;
 mod sighup;
 mod sync_deltas;

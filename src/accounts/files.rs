@@ -4,14 +4,17 @@
 //! Every file is valid as a whole or rejected as a whole: a rejected file keeps the previously
 //! published version of its account, and the reason is logged at warn (never a secret: snapshot
 //! errors name fields and identifiers, not hashes). [`FileAccounts`] publishes what the
-//! [`SnapshotLoader`] reads and stamps when each account's version was published.
+//! [`SnapshotLoader`] reads and stamps when each account's version was published; every publication
+//! is signalled, so a check waiting for an account revision ([`FileAccounts::wait_for_version`])
+//! wakes on the reload that brings it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use tokio::sync::watch;
 
 use super::scan::{Fingerprint, list_files};
 use super::{AccountStats, DEMO_SNAPSHOT_YAML, SnapshotSource, SnapshotStats};
@@ -215,6 +218,8 @@ pub struct FileAccounts {
     accounts: ArcSwap<HashMap<String, Arc<CompiledAccount>>>,
     /// When each published account's current version was published.
     published_at: Mutex<HashMap<String, (u64, Instant)>>,
+    /// Replaced on every publication (its value counts them), waking whoever waits for a version.
+    publications: watch::Sender<u64>,
 }
 
 impl FileAccounts {
@@ -224,6 +229,7 @@ impl FileAccounts {
             loader: Mutex::new(SnapshotLoader::new(source, catalog)),
             accounts: ArcSwap::from_pointee(HashMap::new()),
             published_at: Mutex::new(HashMap::new()),
+            publications: watch::Sender::new(0),
         }
     }
 
@@ -274,6 +280,30 @@ impl FileAccounts {
             }
         }
         self.accounts.store(Arc::new(accounts));
+        self.publications.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Waits, up to `bound`, until `account` is published at `version` or newer; returns whether it
+    /// is. Woken by every publication (the reload poll, SIGHUP), never polling on its own; a zero
+    /// `bound` only looks.
+    pub async fn wait_for_version(&self, account: &str, version: u64, bound: Duration) -> bool {
+        let reached = || self.account(account).is_some_and(|a| a.version() >= version);
+        if reached() || bound.is_zero() {
+            return reached();
+        }
+        let mut publications = self.publications.subscribe();
+        let waited = tokio::time::timeout(bound, async {
+            // subscribed before looking again, so a publication in between is not missed
+            loop {
+                if reached() {
+                    return true;
+                }
+                if publications.changed().await.is_err() {
+                    return reached();
+                }
+            }
+        });
+        waited.await.unwrap_or(false)
     }
 
     /// The published accounts with their versions and ages (files keep no source counters).

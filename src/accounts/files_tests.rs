@@ -1,6 +1,6 @@
 //! The file source's folder rules: one file per account (a second file naming an account already
 //! served is refused, whatever its version, and read again once the first file is gone), and a
-//! removed file stops serving its account.
+//! removed file stops serving its account; a wait for a version wakes on the reload that brings it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -56,5 +56,48 @@ fn a_removed_file_stops_serving_its_account() {
     std::fs::remove_file(dir.join("acme.yaml")).unwrap();
     assert!(loader.poll().is_some(), "a removal is a change");
     assert_eq!(served_version(&loader), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_wait_for_a_version_wakes_on_the_reload_that_publishes_it() {
+    use std::time::Duration;
+
+    use super::FileAccounts;
+
+    let dir = folder("wait");
+    std::fs::write(dir.join("acme.yaml"), demo_at(1)).unwrap();
+    let catalog = Arc::new(Catalog::embedded().unwrap());
+    let files = Arc::new(FileAccounts::new(SnapshotSource::Path(dir.clone()), catalog));
+    assert!(files.reload());
+    assert!(
+        files.wait_for_version("acme", 1, Duration::ZERO).await,
+        "already there"
+    );
+    assert!(
+        !files.wait_for_version("acme", 2, Duration::ZERO).await,
+        "zero only looks"
+    );
+    assert!(
+        !files
+            .wait_for_version("acme", 99, Duration::from_millis(20))
+            .await
+    );
+    assert!(
+        !files
+            .wait_for_version("other", 1, Duration::from_millis(20))
+            .await
+    );
+    let waiting = Arc::clone(&files);
+    let waiter = tokio::spawn(async move {
+        waiting
+            .wait_for_version("acme", 10, Duration::from_secs(30))
+            .await
+    });
+    tokio::task::yield_now().await;
+    // a longer file (two digits), so the change shows whatever the clock's resolution
+    std::fs::write(dir.join("acme.yaml"), demo_at(10)).unwrap();
+    assert!(files.reload());
+    assert!(waiter.await.unwrap(), "woken by the reload");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::rbac::{Catalog, CompiledAccount};
 
@@ -76,6 +77,18 @@ impl Accounts {
         match self {
             Self::Files(_) => false,
             Self::Remote(remote) => remote.load_account(account).await,
+        }
+    }
+
+    /// Waits, up to `bound`, until the published `account` is at `version` or newer (read-your-writes:
+    /// a request demanding the revision a management write produced). Returns whether it is; a zero
+    /// `bound` only looks. Control plane: woken by every version its Watch stream publishes; files:
+    /// woken by every reload that publishes (the poll, SIGHUP). An account not loaded is not loaded
+    /// here ([`load`](Self::load) is).
+    pub async fn wait_for_version(&self, account: &str, version: u64, bound: Duration) -> bool {
+        match self {
+            Self::Files(files) => files.wait_for_version(account, version, bound).await,
+            Self::Remote(remote) => remote.wait_for_version(account, version, bound).await,
         }
     }
 

@@ -403,4 +403,30 @@ impl ControlPlaneSource {
             watch_streams: c.watch_streams.load(Ordering::Relaxed),
         }
     }
+
+    /// Waits, up to `bound`, until `account`'s published version is `version` or newer; returns
+    /// whether it is. The slot's load state is replaced on every publish, so a subscriber wakes on
+    /// each new version; an account with no slot (not loaded, evicted) is not waited for.
+    pub async fn wait_for_version(&self, account: &str, version: u64, bound: Duration) -> bool {
+        let Some(slot) = self.slot(account) else {
+            return false;
+        };
+        let reached = || slot.shared.version().is_some_and(|held| held >= version);
+        if reached() || bound.is_zero() {
+            return reached();
+        }
+        let mut state = slot.shared.state.subscribe();
+        let waited = tokio::time::timeout(bound, async {
+            // subscribed before looking again, so a version published in between is not missed
+            loop {
+                if reached() {
+                    return true;
+                }
+                if state.changed().await.is_err() {
+                    return reached();
+                }
+            }
+        });
+        waited.await.unwrap_or(false)
+    }
 }

@@ -247,6 +247,9 @@ impl Authorizer {
             .accounts()
             .account(account_id)
             .ok_or_else(|| self.missing_account(account_id))?;
+        if let Some(behind) = super::revision_behind(request, &account) {
+            return Err(behind);
+        }
         let (id, _) = credentials.holder(&account, &credential, now)?;
         let token_id = match &credential {
             Credential::ApiKey(token) => Some(token.id),

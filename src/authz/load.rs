@@ -19,6 +19,8 @@ use crate::route::{RouteTable, RouteTableErrors};
 pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 /// How many verified tokens the cache holds at most.
 pub const TOKEN_CACHE_CAPACITY: u64 = 100_000;
+/// How long a check waits by default for an account revision it demands.
+pub const MAX_REVISION_WAIT: Duration = Duration::from_millis(150);
 
 /// Why the request policy could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,9 @@ pub struct AuthorizerOptions {
     pub token_ttl: Duration,
     /// JWT issuers; `None` accepts API keys only.
     pub jwt: Option<JwtSettings>,
+    /// How long a check waits for an account revision it demands (`x-scopegate-min-revision`)
+    /// before 503 `revision_not_reached`; zero answers at once.
+    pub max_revision_wait: Duration,
 }
 
 impl Default for AuthorizerOptions {
@@ -65,6 +70,7 @@ impl Default for AuthorizerOptions {
             token_cache_capacity: TOKEN_CACHE_CAPACITY,
             token_ttl: TOKEN_TTL,
             jwt: None,
+            max_revision_wait: MAX_REVISION_WAIT,
         }
     }
 }
@@ -114,6 +120,7 @@ impl Authorizer {
             accounts,
             credentials: Credentials::new(options.token_cache_capacity, options.token_ttl, jwt),
             observer: Observer::new(),
+            max_revision_wait: options.max_revision_wait,
         })
     }
 

@@ -4,14 +4,14 @@
 //! route → account → principal → [`rbac::decide`](crate::rbac::decide), returning a [`Verdict`]
 //! that carries its own [`Facts`]. [`Authorizer::check`] is the one path every front end calls:
 //! decide, fetch what the verdict says is missing (an account not loaded yet, a JWT issuer's new
-//! signing key), decide once more, observe ([`observe`]). The batch access check
+//! signing key, an account revision the request demands), decide once more, observe ([`observe`]). The batch access check
 //! ([`Authorizer::check_access`], [`acl`]) runs through the same steps.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::accounts::Accounts;
 use crate::clock::now_unix;
-use crate::rbac::{Check, Principal, decide};
+use crate::rbac::{Check, CompiledAccount, Principal, decide};
 use crate::route::{RouteDecision, RouteTable, Scope};
 
 pub mod acl;
@@ -22,7 +22,7 @@ pub mod render;
 pub mod request;
 pub mod verdict;
 
-pub use load::{AuthorizerOptions, LoadError, TOKEN_CACHE_CAPACITY, TOKEN_TTL};
+pub use load::{AuthorizerOptions, LoadError, MAX_REVISION_WAIT, TOKEN_CACHE_CAPACITY, TOKEN_TTL};
 pub use request::Request;
 pub use verdict::{Denial, Facts, FailedCheck, Outcome, Verdict};
 
@@ -36,6 +36,8 @@ pub struct Authorizer {
     accounts: Accounts,
     credentials: Credentials,
     observer: Observer,
+    /// How long a check waits for a demanded account revision (`snapshot.max_revision_wait`).
+    max_revision_wait: Duration,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -132,16 +134,30 @@ impl Authorizer {
         let mut decided = span.in_scope(|| decide(now_unix()));
         if self.fetch_missing(&decided.0.outcome).await {
             decided = span.in_scope(|| decide(now_unix()));
+            // an account just loaded may still be older than the revision the request demands
+            if matches!(decided.0.outcome, Outcome::Deny(Denial::RevisionBehind { .. }))
+                && self.fetch_missing(&decided.0.outcome).await
+            {
+                decided = span.in_scope(|| decide(now_unix()));
+            }
         }
         span.in_scope(|| self.observer.observe(request, &mut decided.0, started, &span));
         decided
     }
 
-    /// Fetches what a denial says is missing (an account not loaded yet, an issuer's signing keys);
-    /// returns whether deciding again may answer differently.
+    /// Fetches what a denial says is missing (an account not loaded yet, an issuer's signing keys, a
+    /// newer revision of the account, waited for up to `max_revision_wait`); returns whether
+    /// deciding again may answer differently.
     async fn fetch_missing(&self, outcome: &Outcome) -> bool {
         match outcome {
             Outcome::Deny(Denial::SnapshotUnavailable { account }) => self.accounts.load(account).await,
+            Outcome::Deny(Denial::RevisionBehind {
+                account, required, ..
+            }) => {
+                self.accounts
+                    .wait_for_version(account, *required, self.max_revision_wait)
+                    .await
+            }
             Outcome::Deny(denial) => self.credentials.fetch_missing(denial).await,
             Outcome::Allow { .. } => false,
         }
@@ -197,6 +213,9 @@ impl Authorizer {
         let Some(account) = self.accounts.account(account_id) else {
             return self.missing_account(account_id).into();
         };
+        if let Some(behind) = revision_behind(request, &account) {
+            return behind.into();
+        }
         let (principal_id, token_permissions) = match self.credentials.holder(&account, credential, now) {
             Ok(holder) => holder,
             Err(error) => return Denial::from(error).into(),
@@ -330,6 +349,18 @@ impl Authorizer {
         };
         render(self.observer.metrics(), &view)
     }
+}
+
+/// The denial of a request demanding a newer revision than `account` is at, if it does (no work
+/// when it demands none: the hot path).
+pub(crate) fn revision_behind(request: &Request<'_>, account: &CompiledAccount) -> Option<Denial> {
+    let required = request.min_revision?;
+    let held = account.version();
+    (required > held).then(|| Denial::RevisionBehind {
+        account: account.account().to_owned(),
+        required,
+        held,
+    })
 }
 
 fn failed_check(

@@ -147,6 +147,11 @@ fn status_code_message(denial: &Denial) -> (u16, &'static str, &'static str) {
             "SNAPSHOT_UNAVAILABLE",
             "The account is unknown to this authorization sidecar",
         ),
+        Denial::RevisionBehind { .. } => (
+            503,
+            "SNAPSHOT_UNAVAILABLE",
+            "Access-control data for the account has not reached the revision asked for; retry shortly",
+        ),
         Denial::OperatorError { .. } => (
             500,
             "CONFIGURATION_ERROR",

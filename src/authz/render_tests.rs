@@ -29,6 +29,11 @@ fn every_denial_body_names_its_reason_code() {
         Denial::AccountUnknown {
             account: "acme".into(),
         },
+        Denial::RevisionBehind {
+            account: "acme".into(),
+            required: 9,
+            held: 8,
+        },
         Denial::OperatorError {
             reason: OPERATOR_PERMISSION_UNKNOWN,
         },
@@ -56,6 +61,16 @@ fn an_unknown_account_and_an_operator_error_say_so() {
         (status, body["reason"].as_str()),
         (503, Some("snapshot_unavailable"))
     );
+    let (status, body, _) = parsed(&Denial::RevisionBehind {
+        account: "x".into(),
+        required: 9,
+        held: 8,
+    });
+    assert_eq!(
+        (status, body["code"].as_str(), body["reason"].as_str()),
+        (503, Some("SNAPSHOT_UNAVAILABLE"), Some("revision_not_reached"))
+    );
+    assert!(body["message"].as_str().unwrap().contains("revision"));
     let (status, body, _) = parsed(&Denial::OperatorError {
         reason: OPERATOR_PERMISSION_UNKNOWN,
     });

@@ -12,6 +12,8 @@ pub const DRY_RUN_REASON: &str = "dry_run";
 
 /// The reason code of a request for an account this sidecar has no snapshot of.
 pub const ACCOUNT_UNKNOWN_REASON: &str = "account_unknown";
+/// The reason code of a check whose demanded account revision was not published within the bound.
+pub const REVISION_NOT_REACHED: &str = "revision_not_reached";
 /// The reason code of a permission (Envoy's `context_extensions.permission`) the catalog lacks.
 pub const OPERATOR_PERMISSION_UNKNOWN: &str = "operator_permission_unknown";
 /// The reason code of a route's resource type the catalog lacks.
@@ -85,6 +87,17 @@ pub enum Denial {
         /// The account that was wanted.
         account: String,
     },
+    /// The request demands an account revision newer than the one published here (503
+    /// `SNAPSHOT_UNAVAILABLE`, reason `revision_not_reached`): the async check waits, up to
+    /// `snapshot.max_revision_wait`, for the account to reach it and decides once more.
+    RevisionBehind {
+        /// The account.
+        account: String,
+        /// The revision the request demands.
+        required: u64,
+        /// The revision published when it was decided.
+        held: u64,
+    },
     /// The proxy's or the route table's configuration names something the catalog does not have
     /// (500 `CONFIGURATION_ERROR`): an operator's error, never the client's; `reason` is
     /// `operator_permission_unknown` or `operator_resource_type_unknown`.
@@ -119,6 +132,7 @@ impl Denial {
             Self::NoRoute => "no_route",
             Self::SnapshotUnavailable { .. } => "snapshot_unavailable",
             Self::AccountUnknown { .. } => ACCOUNT_UNKNOWN_REASON,
+            Self::RevisionBehind { .. } => REVISION_NOT_REACHED,
             Self::TokenRestricted => "token_subset_excludes_route",
             Self::VerificationBusy => "verification_busy",
             Self::UnknownSigningKey { .. } => "jwt_unknown_key",

@@ -170,6 +170,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, InputError> {
         token_cache_capacity: config.cache.tokens,
         token_ttl,
         jwt,
+        max_revision_wait: config.snapshot.max_revision_wait.get(),
     };
     let remote = matches!(source, SnapshotSource::ControlPlane(_));
     let audit = AuditLog::from_config(&config.audit)

@@ -113,7 +113,7 @@ impl Tls {
 }
 
 /// `snapshot`: the source of account snapshots.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Snapshot {
     /// A snapshot file or a folder of them, reloaded on change; default: none (the embedded demo).
@@ -126,6 +126,21 @@ pub struct Snapshot {
     /// Start when `files` does not exist yet, not ready until it appears; default: `false` (a
     /// missing path refuses to start, so a typo is not a silent outage).
     pub wait_for_files: bool,
+    /// How long a check demanding an account revision (`x-scopegate-min-revision`) waits for it
+    /// before 503 `revision_not_reached`; `0s` answers at once; default: `150ms`, under Envoy's usual 200 ms ext_authz timeout.
+    pub max_revision_wait: Parsed<Duration>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            files: None,
+            control_plane: None,
+            cache_dir: None,
+            wait_for_files: false,
+            max_revision_wait: Parsed::new(Duration::from_millis(150)),
+        }
+    }
 }
 
 /// `cache`: sizes and lifetimes.
@@ -348,6 +363,7 @@ impl Config {
         for (field, value) in [
             ("cache.token_ttl", &self.cache.token_ttl),
             ("cache.account_idle", &self.cache.account_idle),
+            ("snapshot.max_revision_wait", &self.snapshot.max_revision_wait),
         ] {
             if let Some(text) = value.rejected() {
                 errors.push(ConfigError::Duration {

@@ -266,3 +266,22 @@ fn typed_settings_are_parsed_when_the_file_is_read() {
     assert_eq!(bad.rejected(), Some("soon"));
     assert_eq!(Parsed::<Mode>::parse("enforce").rejected(), None);
 }
+
+#[test]
+fn the_revision_wait_defaults_to_150ms_and_zero_means_none() {
+    assert_eq!(
+        Config::default().snapshot.max_revision_wait.get(),
+        Duration::from_millis(150)
+    );
+    let config = Config::parse("snapshot: {max_revision_wait: 200ms}\n", false).unwrap();
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(
+        config.snapshot.max_revision_wait.get(),
+        Duration::from_millis(200)
+    );
+    let config = Config::parse("snapshot: {max_revision_wait: 0s}\n", false).unwrap();
+    assert_eq!(config.snapshot.max_revision_wait.get(), Duration::ZERO);
+    let config = Config::parse("snapshot: {max_revision_wait: later}\n", false).unwrap();
+    let shown = config.validate().unwrap_err().to_string();
+    assert!(shown.contains("`snapshot.max_revision_wait`: `later`"), "{shown}");
+}

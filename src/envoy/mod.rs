@@ -9,6 +9,7 @@ use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse}
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 
+use crate::authz::request::{MIN_REVISION_EXTENSION, MIN_REVISION_HEADER, parse_min_revision};
 use crate::authz::{Authorizer, Request};
 
 pub mod response;
@@ -57,8 +58,11 @@ pub async fn check(authorizer: &Authorizer, request: &CheckRequest) -> CheckResp
         Some(http) => {
             let claims = verified_claims(authorizer, request);
             let lookup = |name: &str| headers.get(name).map(String::as_str);
+            let min_revision = min_revision(request, headers);
             let request = Request {
                 permission_override: permission_override(request),
+                min_revision: min_revision.ok().flatten(),
+                malformed: min_revision.err(),
                 verified_claims: claims.as_ref(),
                 request_id: Some(http.id.as_str())
                     .filter(|id| !id.is_empty())
@@ -86,6 +90,23 @@ fn permission_override(request: &CheckRequest) -> Option<&str> {
         .and_then(|a| a.context_extensions.get("permission"))
         .map(String::as_str)
         .filter(|p| !p.is_empty())
+}
+
+/// The revision the request demands: the header (Envoy joins repeated ones with commas) and
+/// `context_extensions.min_revision` (empty is absent, like `permission`) are each a lower bound,
+/// so the larger is demanded; either malformed makes the request malformed.
+fn min_revision(
+    request: &CheckRequest,
+    headers: &HashMap<String, String>,
+) -> Result<Option<u64>, &'static str> {
+    let header = parse_min_revision(headers.get(MIN_REVISION_HEADER).map(String::as_bytes))?;
+    let extension = request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.context_extensions.get(MIN_REVISION_EXTENSION))
+        .filter(|value| !value.is_empty());
+    let extension = parse_min_revision(extension.map(String::as_bytes))?;
+    Ok(header.max(extension))
 }
 
 /// Claims of Envoy's `jwt_authn` filter (`payload_in_metadata`) in the trusted namespace: the first

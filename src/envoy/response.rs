@@ -161,9 +161,10 @@ fn denied(denial: &Denial, decision_id: String) -> CheckResponse {
         }
         Denial::AccessDenied { .. } | Denial::NoRoute | Denial::TokenRestricted => code::PERMISSION_DENIED,
         Denial::InvalidRequest { .. } => code::INVALID_ARGUMENT,
-        Denial::SnapshotUnavailable { .. } | Denial::AccountUnknown { .. } | Denial::VerificationBusy => {
-            code::UNAVAILABLE
-        }
+        Denial::SnapshotUnavailable { .. }
+        | Denial::AccountUnknown { .. }
+        | Denial::RevisionBehind { .. }
+        | Denial::VerificationBusy => code::UNAVAILABLE,
         Denial::OperatorError { .. } => code::INTERNAL,
     };
     let add = HeaderAppendAction::OverwriteIfExistsOrAdd;

@@ -15,6 +15,7 @@ use super::headers::{CheckedHeaders, header_str};
 use super::{ACL_PATH, json_response};
 use crate::authz::acl::{AccessAnswer, AccessCheck, AccessQuery, MALFORMED, PrincipalName};
 use crate::authz::render::{denial_response, error_body};
+use crate::authz::request::MIN_REVISION_HEADER;
 use crate::authz::{Authorizer, Request};
 
 pub use crate::authz::acl::{ANSWERED, MAX_CHECKS, SERVICE_ACCOUNT_VIEW, USER_VIEW};
@@ -178,12 +179,23 @@ pub async fn handle(authorizer: &Authorizer, headers: &HeaderMap, body: &[u8]) -
     let checked = CheckedHeaders::new(headers);
     let lookup = |name: &str| checked.get(name);
     let flaw = || checked.flaw();
+    let min_revision = super::authz::min_revision(headers);
     let mut request = Request {
         trace_headers: &plain,
         header_flaw: Some(&flaw),
         request_id: plain("x-request-id"),
+        min_revision: min_revision.ok().flatten(),
         ..Request::new("acl", "POST", ACL_PATH, &lookup)
     };
+    if let Err(reason) = min_revision {
+        request.malformed = Some(reason);
+        let verdict = authorizer.check(&request).await;
+        return invalid(
+            &verdict.decision_id,
+            MIN_REVISION_HEADER,
+            "x-scopegate-min-revision must be one decimal revision",
+        );
+    }
     let asked: AclRequest = match serde_json::from_slice(body) {
         Ok(asked) => asked,
         Err(error) => {

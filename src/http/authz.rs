@@ -13,6 +13,7 @@ use super::{App, ENVOY_HEADERS_TO_REMOVE, json_response, target};
 use crate::authz::render::{
     ACCOUNT_HEADER, DECISION_ID_HEADER, HEADER_PREFIX, PRINCIPAL_HEADER, denial_response,
 };
+use crate::authz::request::{MIN_REVISION_HEADER, parse_min_revision};
 use crate::authz::{Outcome, Request, Verdict};
 
 pub(super) async fn authz(
@@ -36,15 +37,32 @@ pub(super) async fn authz(
     let checked = CheckedHeaders::new(&headers);
     let lookup = |name: &str| checked.get(name);
     let flaw = || checked.flaw();
+    let min_revision = min_revision(&headers);
     let request = Request {
         trace_headers: &plain,
         header_flaw: Some(&flaw),
         request_id: plain("x-request-id"),
-        malformed: original.as_ref().err().map(target::TargetError::code),
+        min_revision: min_revision.ok().flatten(),
+        malformed: original
+            .as_ref()
+            .err()
+            .map(target::TargetError::code)
+            .or(min_revision.err()),
         ..Request::new("http", checked_method, path, &lookup)
     };
     let verdict = app.authorizer.check(&request).await;
     render_verdict(&verdict, &headers)
+}
+
+/// The revision the request demands (`x-scopegate-min-revision`, every value of it); a malformed
+/// demand is the reason code that makes the request malformed.
+pub(super) fn min_revision(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+    parse_min_revision(
+        headers
+            .get_all(MIN_REVISION_HEADER)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    )
 }
 
 /// The verdict's answer (in dry-run mode an allow in place of a denial) as an HTTP response.
