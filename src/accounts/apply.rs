@@ -81,12 +81,14 @@ impl Context {
     }
 
     /// Replays `wire` on `held` (the snapshot of the version in force), compiles it incrementally
-    /// and publishes it; the delta is appended to the last-known-good copy.
+    /// and publishes it; the delta is appended to the last-known-good copy. The held snapshot is
+    /// changed in place, not copied: a delta that compiles but does not apply leaves `held` empty
+    /// (the rejection brings the whole snapshot), one refused before that leaves it as it was.
     pub(super) async fn apply_delta(
         &self,
         shared: &Shared,
         account: &str,
-        held: Option<&Arc<AccountSnapshot>>,
+        held: &mut Option<Arc<AccountSnapshot>>,
         wire: WireDelta,
     ) -> Applied {
         let current = shared.version();
@@ -96,29 +98,45 @@ impl Context {
         if let Some(refused) = self.refuse(shared, account, &wire.account, current, wire.to_version) {
             return refused;
         }
-        let (Some(held), Some(compiled)) = (held, shared.account.load_full()) else {
+        let (Some(held_version), Some(compiled)) =
+            (held.as_ref().map(|h| h.version), shared.account.load_full())
+        else {
             return self.reject_delta(account, "no version is held to apply a delta to".to_owned());
         };
-        if wire.from_version != held.version || compiled.version() != held.version {
+        if wire.from_version != held_version || compiled.version() != held_version {
             let reason = format!(
-                "the delta starts from version {}, this sidecar holds version {}",
-                wire.from_version, held.version
+                "the delta starts from version {}, this sidecar holds version {held_version}",
+                wire.from_version
             );
             return self.reject_delta(account, reason);
         }
-        let (catalog, previous_doc) = (Arc::clone(&self.catalog), Arc::clone(held));
+        let (catalog, Some(previous_doc)) = (Arc::clone(&self.catalog), held.take()) else {
+            return self.reject_delta(account, "no version is held to apply a delta to".to_owned());
+        };
         let saved = self.cache_dir.is_some().then(|| wire.clone());
         let made = tokio::task::spawn_blocking(move || {
-            let delta = from_wire(wire).map_err(|e| e.to_string())?;
-            let next = delta.apply_to(&previous_doc).map_err(|e| e.to_string())?;
-            let compiled =
-                compile_incremental(&compiled, &previous_doc, &delta, catalog).map_err(|e| e.to_string())?;
-            Ok::<_, String>((next, compiled))
+            let delta = match from_wire(wire) {
+                Ok(delta) => delta,
+                Err(error) => return Err((error.to_string(), Some(previous_doc))),
+            };
+            let compiled = match compile_incremental(&compiled, &previous_doc, &delta, catalog) {
+                Ok(compiled) => compiled,
+                Err(error) => return Err((error.to_string(), Some(previous_doc))),
+            };
+            // The only owner unless a save of it is still running: then it is copied.
+            let mut next = Arc::try_unwrap(previous_doc).unwrap_or_else(|shared| (*shared).clone());
+            delta
+                .apply_in_place(&mut next)
+                .map_err(|e| (e.to_string(), None))?;
+            Ok((next, compiled))
         })
         .await;
         let (next, compiled) = match made {
             Ok(Ok(made)) => made,
-            Ok(Err(reason)) => return self.reject_delta(account, reason),
+            Ok(Err((reason, kept))) => {
+                *held = kept;
+                return self.reject_delta(account, reason);
+            }
             Err(_) => return self.reject_delta(account, "the compile task failed".to_owned()),
         };
         let path = match compiled.path {

@@ -56,28 +56,45 @@ fn deltas_path(snapshot_path: &Path) -> PathBuf {
     snapshot_path.with_extension("deltas")
 }
 
-/// `snapshot` with the deltas of `path` applied, as far as they follow one another.
-fn replay(path: &Path, mut snapshot: AccountSnapshot) -> AccountSnapshot {
+/// `snapshot` with the deltas of `path` applied, as far as they follow one another. Each is
+/// applied in place (no copy of the document per delta); one that fails part-way spoils the
+/// document, so the replay then starts again from `snapshot` and stops before that delta.
+fn replay(path: &Path, snapshot: AccountSnapshot) -> AccountSnapshot {
     let Ok(bytes) = std::fs::read(path) else {
         return snapshot;
     };
-    let mut rest = bytes.as_slice();
-    while !rest.is_empty() {
+    let original = snapshot.clone();
+    match replay_deltas(&bytes, snapshot, usize::MAX) {
+        Ok(snapshot) => snapshot,
+        Err(applied) => replay_deltas(&bytes, original.clone(), applied).unwrap_or(original),
+    }
+}
+
+/// Applies at most `limit` deltas of `bytes` to `snapshot`, stopping at the first that does not
+/// decode, is of another account or does not start from the version reached. `Err(n)`: the
+/// `n + 1`th failed while being applied, after `n` had been.
+fn replay_deltas(
+    bytes: &[u8],
+    mut snapshot: AccountSnapshot,
+    limit: usize,
+) -> Result<AccountSnapshot, usize> {
+    let mut rest = bytes;
+    for applied in 0..limit {
+        if rest.is_empty() {
+            break;
+        }
         let Ok(wire) = WireDelta::decode_length_delimited(&mut rest) else {
             break;
         };
-        if wire.account != snapshot.account {
+        if wire.account != snapshot.account || wire.from_version != snapshot.version {
             break;
         }
-        let next = from_wire(wire)
-            .ok()
-            .and_then(|delta| delta.apply_to(&snapshot).ok());
-        match next {
-            Some(next) => snapshot = next,
-            None => break,
-        }
+        let Ok(delta) = from_wire(wire) else {
+            break;
+        };
+        delta.apply_in_place(&mut snapshot).map_err(|_| applied)?;
     }
-    snapshot
+    Ok(snapshot)
 }
 
 /// Records `delta`, which made `snapshot`, after the account's last-known-good copy: appended to

@@ -260,7 +260,7 @@ pub(super) async fn watch_account(
                                 ),
                                 Some(sync_response::Update::Delta(delta)) => (
                                     delta.to_version,
-                                    ctx.apply_delta(&shared, &account, held.as_ref(), delta).await,
+                                    ctx.apply_delta(&shared, &account, &mut held, delta).await,
                                 ),
                                 None => continue,
                             };
