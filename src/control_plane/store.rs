@@ -164,6 +164,17 @@ impl Store {
     /// it was published (`Ok(false)`: identical to the one served). The delta from the version
     /// served is made and encoded here, once: call from a blocking context.
     pub fn publish(&self, snapshot: AccountSnapshot) -> Result<bool, Refusal> {
+        self.publish_with(snapshot, None)
+    }
+
+    /// [`Self::publish`] of a snapshot the caller made by applying `delta` to the version served
+    /// (the database follower catching up from the change log): the delta is sent as it is, not
+    /// diffed again. A delta that does not start from the version served is diffed instead.
+    pub fn publish_delta(&self, snapshot: AccountSnapshot, delta: AccountDelta) -> Result<bool, Refusal> {
+        self.publish_with(snapshot, Some(delta))
+    }
+
+    fn publish_with(&self, snapshot: AccountSnapshot, known: Option<AccountDelta>) -> Result<bool, Refusal> {
         let Ok(_publishing) = self.publishing.lock() else {
             return Ok(false);
         };
@@ -197,7 +208,8 @@ impl Store {
                 version: from,
             });
         }
-        let delta = match AccountDelta::between(&current.snapshot, &snapshot) {
+        let known = known.filter(|d| d.from_version == from && d.to_version == to);
+        let delta = match known.map_or_else(|| AccountDelta::between(&current.snapshot, &snapshot), Ok) {
             Ok(delta) => Some(Encoded::of(&SyncResponse {
                 update: Some(sync_response::Update::Delta(to_wire(&snapshot.account, delta))),
             })),

@@ -6,18 +6,34 @@
 //! served) or the poll tick, when it reads every account's revision and reloads each one newer
 //! than the one served. The poll is what makes a lost notification harmless (a listener that
 //! reconnected, a `NOTIFY` sent while this replica was starting): a change is served at most one
-//! poll interval late. Each account is read in one statement, so it is one committed revision,
-//! and compiled before it is published, as the folder scanner does.
+//! poll interval late.
+//!
+//! An account this replica already serves catches up from the change log: the deltas written
+//! with each revision after the one served, applied in order to a copy of the served document
+//! and published one by one (no read of the whole account, no full compile: the writer compiled
+//! each revision before committing it, and every sidecar compiles what it receives and refuses
+//! what does not compile). When the log has a gap or a revision without a delta (written before
+//! the delta column, or too large to log), the account is read whole: in one statement, so it is
+//! one committed revision, and compiled before it is published, as the folder scanner does.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
 
+use prost::Message as _;
+use sqlx::Row as _;
+
 use crate::control_plane::Store;
-use crate::control_plane::postgres::{CHANNEL, DatabaseError, read_account, revisions};
+use crate::control_plane::postgres::{CHANNEL, DatabaseError, from_db, read_account, revisions, to_db};
+use crate::proto::AccountDelta as WireDelta;
+use crate::proto::delta::from_wire;
 use crate::rbac::{Catalog, compile};
+
+/// The most change-log rows one catch-up reads; an account further behind is read whole.
+const MAX_CATCH_UP: i64 = 256;
 
 /// The default poll interval.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -32,6 +48,8 @@ pub struct Follower {
     /// The revision of each account last refused (it does not compile against this replica's
     /// catalog): not read again until a newer one is committed.
     refused: Arc<Mutex<HashMap<String, u64>>>,
+    /// Revisions published from the change log, and accounts read whole.
+    counts: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl Follower {
@@ -43,7 +61,17 @@ impl Follower {
             store,
             poll,
             refused: Arc::default(),
+            counts: Arc::default(),
         }
+    }
+
+    /// How many revisions were published from the change log's deltas, and how many times an
+    /// account was read whole, since start.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.0.load(Ordering::Relaxed),
+            self.counts.1.load(Ordering::Relaxed),
+        )
     }
 
     /// The revision served, or refused last, of `account` (0: none).
@@ -56,9 +84,74 @@ impl Follower {
         served.max(refused)
     }
 
-    /// Reloads `account` from the database and publishes it; returns whether a new revision was
-    /// published.
+    /// Brings `account` up to the database's revision and publishes it; returns whether a new
+    /// revision was published. From the change log when it can, otherwise read whole.
     pub async fn reload(&self, account: &str) -> Result<bool, DatabaseError> {
+        if let Some(published) = self.catch_up(account).await? {
+            return Ok(published);
+        }
+        self.read_whole(account).await
+    }
+
+    /// Applies the logged deltas after the revision served; `None` when there is nothing served
+    /// to apply them to, or the log cannot take it to the newest revision (a gap, a revision
+    /// without a delta, a delta that does not apply).
+    async fn catch_up(&self, account: &str) -> Result<Option<bool>, DatabaseError> {
+        let Some(served) = self.store.current(account) else {
+            return Ok(None);
+        };
+        let Ok(from) = to_db(served.version) else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT c.revision, c.delta, a.revision AS newest
+               FROM change_log c JOIN accounts a ON a.account = c.account
+              WHERE c.account = $1 AND c.revision > $2
+              ORDER BY c.revision LIMIT $3",
+        )
+        .bind(account)
+        .bind(from)
+        .bind(MAX_CATCH_UP)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut logged = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let revision = from_db(row.try_get("revision")?);
+            let newest = from_db(row.try_get("newest")?);
+            let delta: Option<Vec<u8>> = row.try_get("delta")?;
+            logged.push((revision, newest, delta));
+        }
+        let (Some(&(_, newest, _)), true) = (logged.last(), logged.len() <= MAX_CATCH_UP as usize) else {
+            return Ok(None);
+        };
+        if logged.last().map(|l| l.0) != Some(newest) {
+            return Ok(None);
+        }
+        let (store, counts) = (Arc::clone(&self.store), Arc::clone(&self.counts));
+        let account = account.to_owned();
+        let caught_up = tokio::task::spawn_blocking(move || {
+            let mut document = (*served).clone();
+            for (revision, _, bytes) in logged {
+                let delta = bytes
+                    .and_then(|bytes| WireDelta::decode(bytes.as_slice()).ok())
+                    .filter(|wire| wire.account == account && wire.to_version == revision)
+                    .and_then(|wire| from_wire(wire).ok())?;
+                delta.apply_in_place(&mut document).ok()?;
+                if store.publish_delta(document.clone(), delta).is_err() {
+                    return None;
+                }
+                counts.0.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(true)
+        })
+        .await
+        .unwrap_or(None);
+        Ok(caught_up)
+    }
+
+    /// Reads `account` whole, compiles it and publishes it when it is newer than the one served.
+    async fn read_whole(&self, account: &str) -> Result<bool, DatabaseError> {
+        self.counts.1.fetch_add(1, Ordering::Relaxed);
         let Some(snapshot) = read_account(&self.pool, account).await? else {
             return Ok(false);
         };

@@ -3,19 +3,22 @@
 //! [`PgStore`] implements [`AccountStore`]: a change is one transaction that locks the account's
 //! row (`SELECT … FOR UPDATE`, inserting it first when the change may create the account), reads
 //! the account's rows, runs and compiles the edit ([`apply_edit`]), writes only the rows that
-//! differ, appends a `change_log` row, sets the revision to exactly one more, and `NOTIFY`s
+//! differ, appends a `change_log` row (with the change's delta in the wire form, so replicas catch
+//! up without reading the whole account), sets the revision to exactly one more, and `NOTIFY`s
 //! [`CHANNEL`] with `account:revision` before committing. Nothing else holds state: every replica
 //! serves what [`follower`] reads back from the database. The schema is in `migrations/` (embedded,
 //! applied by [`connect`]) and described in `docs/control-plane.md`.
 
 use std::sync::Arc;
 
+use prost::Message as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row as _, Transaction};
 
 use crate::control_plane::changes::{AccountStore, ChangeError, Committed, Edit, StoreFuture, apply_edit};
-use crate::rbac::Catalog;
+use crate::proto::delta::to_wire;
 use crate::rbac::model::AccountSnapshot;
+use crate::rbac::{AccountDelta, Catalog};
 
 pub mod follower;
 pub mod schema;
@@ -25,6 +28,10 @@ use schema::{Diff, RowId, StoredRow, StoredRows};
 /// The channel a commit notifies (payload `account:revision`): a hint to followers, never the only
 /// way they learn of a change (they also poll).
 pub const CHANNEL: &str = "scopegate_account_changes";
+
+/// The largest delta the change log keeps (encoded): a bigger change (an import replacing most of
+/// an account) is logged without one, and replicas read that revision whole.
+pub const MAX_LOGGED_DELTA_BYTES: usize = 1 << 20;
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -70,11 +77,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, Database
 }
 
 /// A revision as the database stores it (`bigint`).
-fn to_db(revision: u64) -> Result<i64, ChangeError> {
+pub(crate) fn to_db(revision: u64) -> Result<i64, ChangeError> {
     i64::try_from(revision).map_err(|_| ChangeError::Storage(format!("revision {revision} is out of range")))
 }
 
-fn from_db(revision: i64) -> u64 {
+pub(crate) fn from_db(revision: i64) -> u64 {
     u64::try_from(revision).unwrap_or(0)
 }
 
@@ -181,13 +188,15 @@ impl PgStore {
         let owned = account.to_owned();
         // the edit and the compile are CPU work: off the async workers (the row stays locked)
         let applied = tokio::task::spawn_blocking(move || {
+            let previous = current.clone();
             let applied = apply_edit(&owned, current, create, edit, &catalog)?;
+            let delta = logged_delta(previous.as_ref(), &applied.0);
             let rows = schema::to_rows(&applied.0).map_err(ChangeError::Invalid)?;
-            Ok::<_, ChangeError>((applied, schema::diff(&stored, rows)))
+            Ok::<_, ChangeError>((applied, schema::diff(&stored, rows), delta))
         })
         .await
         .map_err(|e| ChangeError::Storage(format!("the edit did not finish: {e}")))?;
-        let ((document, before, summary), diff) = applied?;
+        let ((document, before, summary), diff, delta) = applied?;
         let after = document.version;
         write_diff(&mut tx, account, after, &diff).await?;
         sqlx::query(
@@ -200,13 +209,15 @@ impl PgStore {
         .await
         .map_err(storage)?;
         sqlx::query(
-            "INSERT INTO change_log (account, revision, actor, summary, changed) VALUES ($1, $2, $3, $4, $5::jsonb)",
+            "INSERT INTO change_log (account, revision, actor, summary, changed, delta)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
         )
         .bind(account)
         .bind(to_db(after)?)
         .bind(actor)
         .bind(&summary.0)
         .bind(serde_json::Value::Array(diff.changed).to_string())
+        .bind(delta)
         .execute(&mut *tx)
         .await
         .map_err(storage)?;
@@ -223,6 +234,14 @@ impl PgStore {
             summary,
         })
     }
+}
+
+/// The change from `previous` to `next` in the wire form (`scopegate.v1.AccountDelta`), for the
+/// change log; `None` for an account's first revision or a delta over [`MAX_LOGGED_DELTA_BYTES`].
+fn logged_delta(previous: Option<&AccountSnapshot>, next: &AccountSnapshot) -> Option<Vec<u8>> {
+    let delta = AccountDelta::between(previous?, next).ok()?;
+    let bytes = to_wire(&next.account, delta).encode_to_vec();
+    (bytes.len() <= MAX_LOGGED_DELTA_BYTES).then_some(bytes)
 }
 
 /// Locks the account's row for the transaction and returns its revision; inserts it at revision 0
