@@ -15,6 +15,7 @@ mod cli;
 mod cli_routes;
 mod connections;
 mod control_plane;
+mod control_plane_follower;
 mod control_plane_limits;
 mod control_plane_metrics;
 mod control_plane_postgres;

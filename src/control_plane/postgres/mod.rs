@@ -18,7 +18,7 @@ use sqlx::{Postgres, Row as _, Transaction};
 use crate::control_plane::changes::{AccountStore, ChangeError, Committed, Edit, StoreFuture, apply_edit};
 use crate::proto::delta::to_wire;
 use crate::rbac::model::AccountSnapshot;
-use crate::rbac::{AccountDelta, Catalog};
+use crate::rbac::{AccountDelta, Catalog, EntityChange};
 
 pub mod follower;
 pub mod schema;
@@ -237,9 +237,15 @@ impl PgStore {
 }
 
 /// The change from `previous` to `next` in the wire form (`scopegate.v1.AccountDelta`), for the
-/// change log; `None` for an account's first revision or a delta over [`MAX_LOGGED_DELTA_BYTES`].
+/// change log, each entity as a read of its rows gives it ([`schema::as_read_back`]); `None` for an
+/// account's first revision or a delta over [`MAX_LOGGED_DELTA_BYTES`].
 fn logged_delta(previous: Option<&AccountSnapshot>, next: &AccountSnapshot) -> Option<Vec<u8>> {
-    let delta = AccountDelta::between(previous?, next).ok()?;
+    let mut delta = AccountDelta::between(previous?, next).ok()?;
+    for change in &mut delta.changes {
+        if let EntityChange::Upsert(entity) = change {
+            *entity = schema::as_read_back(&next.account, entity.clone())?;
+        }
+    }
     let bytes = to_wire(&next.account, delta).encode_to_vec();
     (bytes.len() <= MAX_LOGGED_DELTA_BYTES).then_some(bytes)
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::rbac::delta::{AccountDelta, Entity, EntityChange};
 use crate::rbac::model::{
     AccountSnapshot, ApiKey, ApiToken, Organization, Resource, ResourceGroup, Role, RoleAssignment, Scope,
     ServiceAccount, User, UserGroup,
@@ -271,6 +272,38 @@ pub fn from_rows(account: &str, revision: u64, rows: &StoredRows) -> Result<Acco
         }
     }
     Ok(document)
+}
+
+/// `entity` as a read of its rows gives it back: child lists (an organization's projects, a
+/// group's members, a key's tokens) in the order rows are read. A delta logged with entities in
+/// this form replays to what a whole read of the same revision holds.
+pub fn as_read_back(account: &str, entity: Entity) -> Option<Entity> {
+    let empty = AccountSnapshot {
+        account: account.to_owned(),
+        ..AccountSnapshot::default()
+    };
+    let mut alone = empty.clone();
+    let insert = AccountDelta {
+        changes: vec![EntityChange::Upsert(entity)],
+        ..AccountDelta::default()
+    };
+    insert.apply_in_place(&mut alone).ok()?;
+    let stored: StoredRows = to_rows(&alone)
+        .ok()?
+        .into_iter()
+        .map(|row| {
+            let body = StoredRow {
+                parent: row.parent,
+                body: row.body,
+            };
+            ((row.kind.to_owned(), row.key), body)
+        })
+        .collect();
+    let read = from_rows(account, 0, &stored).ok()?;
+    match AccountDelta::between(&empty, &read).ok()?.changes.pop() {
+        Some(EntityChange::Upsert(entity)) => Some(entity),
+        _ => None,
+    }
 }
 
 /// What turns `stored` into `rows`: only the rows that differ are written.

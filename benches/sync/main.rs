@@ -24,15 +24,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[allow(dead_code)]
-#[path = "../tests/common/control_plane.rs"]
+#[path = "../../tests/common/control_plane.rs"]
 mod cp;
-#[path = "../tests/common/postgres.rs"]
+mod fan_out;
+mod measure;
+#[path = "../../tests/common/postgres.rs"]
 mod postgres;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;
+
+use measure::{rss_kib, summary};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
@@ -46,9 +50,8 @@ use scopegate::control_plane::changes::{AccountStore, ChangeSummary};
 use scopegate::control_plane::postgres::{PgStore, connect, read_account};
 use scopegate::proto::delta::to_wire;
 use scopegate::proto::encoded::Encoded;
-use scopegate::proto::snapshot_service_client::SnapshotServiceClient;
 use scopegate::proto::snapshot_service_server::{SnapshotService, SnapshotServiceServer};
-use scopegate::proto::{Subscribe, SyncRequest, SyncResponse, sync_request, sync_response};
+use scopegate::proto::{SyncRequest, SyncResponse, sync_request, sync_response};
 use scopegate::rbac::model::{
     AccountSnapshot, ApiKey, ApiKeyParent, ApiToken, PrincipalRef, PrincipalType, RoleAssignment,
     ServiceAccount,
@@ -59,40 +62,6 @@ use tokio_stream::wrappers::ReceiverStream;
 
 const ACCOUNT: &str = "bench";
 const PROBE_ASSIGNMENT: &str = "ra_probe";
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// User + system CPU time of a process, from `/proc/<pid>/stat` (clock ticks of 10 ms).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn summary(mut samples: Vec<Duration>) -> String {
-    samples.sort();
-    format!(
-        "p50 {:.2?}, p99 {:.2?}, max {:.2?} (n={})",
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99),
-        samples[samples.len() - 1],
-        samples.len()
-    )
-}
 
 /// The probe's token, and the generated account with the probe service account and its API key.
 fn account(catalog: &Catalog) -> (String, AccountSnapshot) {
@@ -394,125 +363,6 @@ async fn database_to_decision(token: &str, doc: &AccountSnapshot, changes: usize
     replica.kill();
 }
 
-/// One raw Sync stream: acknowledges what arrives and counts it.
-async fn follow(channel: tonic::transport::Channel, account: String, node: String, received: Arc<AtomicU64>) {
-    let (requests, outbound) = mpsc::channel(4);
-    requests
-        .send(SyncRequest {
-            kind: Some(sync_request::Kind::Subscribe(Subscribe {
-                account,
-                known_version: 0,
-                node,
-            })),
-        })
-        .await
-        .unwrap();
-    let mut client = SnapshotServiceClient::new(channel);
-    let mut answers = client
-        .sync(ReceiverStream::new(outbound))
-        .await
-        .unwrap()
-        .into_inner();
-    while let Ok(Some(answer)) = answers.message().await {
-        let version = match answer.update {
-            Some(sync_response::Update::Snapshot(s)) => s.version,
-            Some(sync_response::Update::Delta(d)) => d.to_version,
-            None => continue,
-        };
-        received.fetch_add(1, Ordering::Relaxed);
-        let ack = sync_request::Kind::Ack(scopegate::proto::Ack { version });
-        let _ = requests.try_send(SyncRequest { kind: Some(ack) });
-    }
-}
-
-async fn wait_for(counter: &AtomicU64, target: u64, limit: Duration) -> Duration {
-    let start = Instant::now();
-    while counter.load(Ordering::Relaxed) < target {
-        assert!(
-            start.elapsed() < limit,
-            "{} of {target} arrived",
-            counter.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    start.elapsed()
-}
-
-async fn fan_out() {
-    const ACCOUNTS: usize = 1000;
-    const PER_ACCOUNT: usize = 10;
-    const CONNECTIONS: usize = 100;
-    const CHANGED: usize = 100;
-    let dir = cp::TempDir::new("bench-fan-out");
-    for i in 0..ACCOUNTS {
-        let name = format!("acct{i:04}");
-        cp::write_atomic(&dir.join(&format!("{name}.yaml")), &cp::demo(&name, 1, false));
-    }
-    let process = cp::Process::control_plane(&dir.0, "127.0.0.1:0", &[]);
-    let pid = process.pid();
-    let url = process.url();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = rss_kib(pid);
-    let mut channels = Vec::new();
-    for _ in 0..CONNECTIONS {
-        channels.push(
-            tonic::transport::Endpoint::from_shared(url.clone())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        );
-    }
-    let received = Arc::new(AtomicU64::new(0));
-    let streams = ACCOUNTS * PER_ACCOUNT;
-    for n in 0..streams {
-        let channel = channels[n % CONNECTIONS].clone();
-        let account = format!("acct{:04}", n % ACCOUNTS);
-        tokio::spawn(follow(
-            channel,
-            account,
-            format!("bench-{n}"),
-            Arc::clone(&received),
-        ));
-    }
-    let opened = wait_for(&received, streams as u64, Duration::from_secs(120)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let open_rss = rss_kib(pid);
-    println!(
-        "fan_out/streams: {streams} streams opened and served their snapshot in {opened:.2?}; control plane \
-         {} MiB idle, {} MiB with the streams: {:.1} KiB per stream",
-        idle_rss / 1024,
-        open_rss / 1024,
-        open_rss.saturating_sub(idle_rss) as f64 / streams as f64
-    );
-    let idle_window = Duration::from_secs(5);
-    let before = cpu_time(pid);
-    tokio::time::sleep(idle_window).await;
-    let idle_cpu = cpu_time(pid) - before;
-    let before = cpu_time(pid);
-    let start = Instant::now();
-    for i in 0..CHANGED {
-        let name = format!("acct{i:04}");
-        cp::write_atomic(&dir.join(&format!("{name}.yaml")), &cp::demo(&name, 2, true));
-    }
-    let target = (streams + CHANGED * PER_ACCOUNT) as u64;
-    let delivered = wait_for(&received, target, Duration::from_secs(60)).await;
-    // a whole idle window after the last delivery, so the figure holds every scan of the change
-    tokio::time::sleep(idle_window.saturating_sub(start.elapsed())).await;
-    let window = start.elapsed();
-    let busy = cpu_time(pid) - before;
-    let idle_share = idle_cpu.mul_f64(window.as_secs_f64() / idle_window.as_secs_f64());
-    let net = busy.saturating_sub(idle_share);
-    println!(
-        "fan_out/changes: {CHANGED} accounts changed ({} deltas sent) delivered in {delivered:.2?}; control-plane \
-         CPU {busy:.2?} over {window:.2?} against {idle_cpu:.2?} idle per {idle_window:?}: {:.2?} per change \
-         (read, parse and compile of the changed file, diff, one encoding, {PER_ACCOUNT} sends)",
-        CHANGED * PER_ACCOUNT,
-        net / CHANGED as u32
-    );
-    process.kill();
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let parts = std::env::var("SYNC_PARTS").unwrap_or_else(|_| "wire,sidecar,database,fanout".to_owned());
@@ -532,6 +382,6 @@ async fn main() {
         database_to_decision(&token, &doc, 50).await;
     }
     if parts.contains("fanout") {
-        fan_out().await;
+        fan_out::fan_out().await;
     }
 }
