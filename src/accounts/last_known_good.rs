@@ -102,7 +102,10 @@ fn replay_deltas(
 pub fn append(dir: &Path, snapshot: &AccountSnapshot, delta: &WireDelta) -> std::io::Result<()> {
     let path = deltas_path(&path_for(dir, &snapshot.account));
     let written = std::fs::metadata(&path).map_or(0, |m| m.len());
-    let threshold = (snapshot.encoded_len() as u64 / 2).max(MIN_COMPACT_BYTES);
+    // the saved snapshot's size, not the new one's encoded length: a stat, not a pass over the
+    // whole document for every delta
+    let saved = std::fs::metadata(path_for(dir, &snapshot.account)).map_or(0, |m| m.len());
+    let threshold = (saved / 2).max(MIN_COMPACT_BYTES);
     if written > threshold {
         return write(dir, snapshot);
     }
