@@ -108,6 +108,18 @@ fn diff<T: Keyed + PartialEq + Clone>(
     wrap: fn(T) -> Entity,
     changes: &mut Vec<EntityChange>,
 ) -> Result<Vec<EntityChange>, DeltaError> {
+    // A new version is nearly always the old one with a few entries changed, appended or taken
+    // out: the common head and tail are compared entry by entry (no hashing, no allocation) and
+    // only what lies between is matched by key.
+    let head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let (old, new) = (&old[head..], &new[head..]);
+    let tail = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (old, new) = (&old[..old.len() - tail], &new[..new.len() - tail]);
     let old_keyed = keyed(old)?;
     let new_keyed = keyed(new)?;
     for item in new {
@@ -126,7 +138,9 @@ fn diff<T: Keyed + PartialEq + Clone>(
 impl AccountDelta {
     /// The entity-level changes from `old` to `new`: upserts section by section in dependency order,
     /// then deletes in the reverse order, so that no step refers to something not yet there or
-    /// already gone. Refuses snapshots of two accounts, or one that repeats a key in a section.
+    /// already gone. Refuses snapshots of two accounts, or one that repeats a key among the entries
+    /// that differ (a snapshot that compiled repeats none: the equal head and tail of a section are
+    /// not searched for repeats).
     pub fn between(old: &AccountSnapshot, new: &AccountSnapshot) -> Result<AccountDelta, DeltaError> {
         if old.account != new.account {
             return Err(DeltaError::AccountMismatch {
@@ -282,5 +296,87 @@ fn delete(doc: &mut AccountSnapshot, key: KeyRef<'_>) -> Result<(), DeltaError> 
         KeyRef::Resource(..) => delete_in(&mut doc.resources, key),
         KeyRef::RoleAssignment(..) => delete_in(&mut doc.role_assignments, key),
         KeyRef::ApiKey { .. } => delete_in(&mut doc.api_keys, key),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn user(identifier: &str, disabled: bool) -> User {
+        User {
+            identifier: identifier.to_owned(),
+            disabled,
+            ..User::default()
+        }
+    }
+
+    fn doc(version: u64, users: Vec<User>) -> AccountSnapshot {
+        AccountSnapshot {
+            account: "acme".to_owned(),
+            version,
+            users,
+            ..AccountSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn only_what_lies_between_the_equal_head_and_tail_is_diffed_and_the_replay_is_the_new_document() {
+        let old = doc(
+            1,
+            vec![
+                user("a", false),
+                user("b", false),
+                user("c", false),
+                user("d", false),
+            ],
+        );
+        let new = doc(
+            2,
+            vec![
+                user("a", false),
+                user("c", true),
+                user("d", false),
+                user("e", false),
+            ],
+        );
+        let delta = AccountDelta::between(&old, &new).unwrap();
+        assert_eq!(
+            delta.changes,
+            vec![
+                EntityChange::Upsert(Entity::User(user("c", true))),
+                EntityChange::Upsert(Entity::User(user("e", false))),
+                EntityChange::Delete(EntityKey::User("b".to_owned())),
+            ]
+        );
+        let mut replayed = old.clone();
+        delta.apply_in_place(&mut replayed).unwrap();
+        let mut sorted = replayed.users.clone();
+        sorted.sort_by(|x, y| x.identifier.cmp(&y.identifier));
+        assert_eq!((replayed.version, sorted), (2, new.users.clone()));
+        assert!(AccountDelta::between(&new, &new).unwrap().changes.is_empty());
+    }
+
+    #[test]
+    fn a_delete_of_a_missing_entry_is_refused_by_name() {
+        let delta = AccountDelta {
+            from_version: 1,
+            to_version: 2,
+            changes: vec![EntityChange::Delete(EntityKey::User("ghost".to_owned()))],
+        };
+        let error = delta.apply_to(&doc(1, vec![user("a", false)])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot delete user `ghost`: the document has no such entry"
+        );
+        let error = delta.apply_to(&doc(3, Vec::new())).unwrap_err();
+        assert!(matches!(
+            error,
+            DeltaError::VersionMismatch {
+                expected: 1,
+                found: 3
+            }
+        ));
     }
 }
