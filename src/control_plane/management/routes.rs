@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 use super::{Management, api_keys, assignments, org_project as op, principals as sa, resource_groups as rg};
-use super::{roles, status, tokens, user_groups as ug};
+use super::{roles, status, tokens, user_groups as ug, users};
 
 /// Every route, over the management state.
 pub fn routes() -> Router<Arc<Management>> {
@@ -44,6 +44,11 @@ pub fn routes() -> Router<Arc<Management>> {
             "/ng/api/user-groups/{identifier}",
             get(ug::get).delete(ug::delete),
         )
+        .route("/ng/api/user-groups/{identifier}/users", post(ug::users))
+        .route("/ng/api/user/users", post(users::add))
+        .route("/ng/api/user/aggregate", post(users::list))
+        .route("/ng/api/user/aggregate/{user}", get(users::get))
+        .route("/ng/api/user/{user}", axum::routing::delete(users::remove))
         .route(
             "/ng/api/user-groups/{identifier}/member/{user}",
             get(ug::member).put(ug::member).delete(ug::member),
