@@ -65,7 +65,7 @@ pub fn routes() -> Router<Arc<Management>> {
         .route("/ng/api/token/rotate/{identifier}", post(tokens::rotate))
         .route(
             "/ng/api/token/{identifier}",
-            axum::routing::delete(tokens::delete),
+            put(tokens::update).delete(tokens::delete),
         )
         .route("/authz/api/roles", get(roles::list).post(roles::create))
         .route(

@@ -16,6 +16,7 @@ use crate::tls::{ConnectionLimits, Listener, Protocols};
 
 mod errors;
 mod flows;
+mod tokens;
 mod users;
 
 /// The seed: org `eng` with project `pay`; service account `admin` (account admin) and `viewer`
