@@ -32,6 +32,7 @@ use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Catalog, CompiledAccount, compile};
 
 mod api_keys;
+mod assignment_queries;
 mod assignments;
 pub mod audit;
 pub mod caller;

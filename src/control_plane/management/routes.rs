@@ -5,7 +5,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post, put};
 
-use super::{Management, api_keys, assignments, org_project as op, principals as sa, resource_groups as rg};
+use super::{Management, api_keys, assignment_queries as aq, assignments, org_project as op};
+use super::{principals as sa, resource_groups as rg};
 use super::{roles, status, tokens, user_groups as ug, users};
 
 /// Every route, over the management state.
@@ -77,6 +78,9 @@ pub fn routes() -> Router<Arc<Management>> {
             get(assignments::list).post(assignments::create),
         )
         .route("/authz/api/roleassignments/multi", post(assignments::create))
+        .route("/authz/api/roleassignments/filter", post(aq::filter))
+        .route("/authz/api/roleassignments/aggregate", post(aq::aggregate))
+        .route("/authz/api/roleassignments/validate", post(aq::validate))
         .route(
             "/authz/api/roleassignments/delete/batch",
             post(assignments::delete_batch),

@@ -14,6 +14,7 @@ use crate::rbac::Catalog;
 use crate::rbac::model::{AccountSnapshot, FileFormat};
 use crate::tls::{ConnectionLimits, Listener, Protocols};
 
+mod assignment_queries;
 mod errors;
 mod flows;
 mod tokens;
