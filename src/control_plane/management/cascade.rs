@@ -173,6 +173,10 @@ pub fn principal_type_name(kind: i32) -> &'static str {
     }
 }
 
+/// The `createdAt` / `lastModifiedAt` of an aggregate whose model requires them (Harness's client
+/// refuses `null` there): scopegate keeps no such times, so the epoch.
+pub const UNKNOWN_TIME: i64 = 0;
+
 /// Epoch milliseconds as RFC 3339 (UTC); a 400 when out of range.
 pub fn millis_to_rfc3339(field: &str, millis: i64) -> Result<String, ApiError> {
     let nanos = i128::from(millis) * 1_000_000;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::assignments::assignment_metadata;
-use super::cascade::{matches_search, remove_assignments_of};
+use super::cascade::{UNKNOWN_TIME, matches_search, remove_assignments_of};
 use super::scope::{Target, check_identifier};
 use super::wire::{ApiError, Call, Reply, page};
 use super::{Management, answer};
@@ -137,7 +137,7 @@ fn aggregate(document: &AccountSnapshot, target: &Target, id: &str) -> Value {
         .collect();
     json!({
         "serviceAccount": service_account(target, id, None),
-        "createdAt": null, "lastModifiedAt": null,
+        "createdAt": UNKNOWN_TIME, "lastModifiedAt": UNKNOWN_TIME,
         "tokensCount": tokens,
         "roleAssignmentsMetadataDTO": assignments,
     })

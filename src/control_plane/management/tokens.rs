@@ -158,9 +158,10 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
                 .filter(|t| matches_search(&t.identifier, search))
             {
                 let shown = token_json(&parent, &api_key.identifier, token, None);
-                let expiry = shown["validTo"].clone();
+                // scopegate keeps no creation time: a token was made (or rotated in) valid from then
+                let (made, expiry) = (shown["validFrom"].clone(), shown["validTo"].clone());
                 items.push(
-                    json!({"token": shown, "createdAt": null, "lastModifiedAt": null, "expiryAt": expiry}),
+                    json!({"token": shown, "createdAt": made, "lastModifiedAt": made, "expiryAt": expiry}),
                 );
             }
         }

@@ -71,7 +71,38 @@ async fn an_update_changes_valid_to_and_echoes_the_name_never_the_secret() {
             None,
         )
         .await;
-    assert_eq!(listed.body["data"]["content"][0]["token"]["validTo"], later);
+    let aggregate = &listed.body["data"]["content"][0];
+    assert_eq!(aggregate["token"]["validTo"], later);
+    // Harness's client requires the aggregates' times: a token's are its validFrom, others' 0
+    assert_eq!(
+        (
+            &aggregate["createdAt"],
+            &aggregate["lastModifiedAt"],
+            &aggregate["expiryAt"]
+        ),
+        (&json!(VIEWER_FROM), &json!(VIEWER_FROM), &json!(later))
+    );
+    let keys = h
+        .admin(
+            "GET",
+            &format!("/ng/api/apikey/aggregate?{A}&apiKeyType=SERVICE_ACCOUNT&parentIdentifier=viewer"),
+            None,
+        )
+        .await;
+    let sa = h
+        .admin(
+            "GET",
+            &format!("/ng/api/serviceaccount/aggregate/viewer?{A}"),
+            None,
+        )
+        .await;
+    for aggregate in [&keys.body["data"]["content"][0], &sa.body["data"]] {
+        assert_eq!(
+            (&aggregate["createdAt"], &aggregate["lastModifiedAt"]),
+            (&json!(0), &json!(0)),
+            "{aggregate}"
+        );
+    }
 
     // a name alone: a revision, nothing stored changes
     let renamed = h
