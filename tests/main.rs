@@ -34,6 +34,7 @@ mod jwt;
 mod kustomize_build;
 mod logs;
 mod management_api;
+mod management_api_postgres;
 mod metrics;
 mod nginx_e2e;
 mod official_client;

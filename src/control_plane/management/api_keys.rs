@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::caller::Caller;
-use super::cascade::matches_search;
+use super::cascade::{UNKNOWN_TIME, matches_search};
 use super::scope::{Target, check_identifier};
 use super::wire::{ApiError, Call, Reply, page};
 use super::{Management, answer};
@@ -226,8 +226,8 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
         if call.path.ends_with("/aggregate") {
             let items = keys_of(&document, &parent, &call)
                 .map(|k| {
-                    json!({"apiKey": api_key(&parent, &k.identifier, None), "createdAt": null,
-                           "lastModifiedAt": null, "tokensCount": k.tokens.len()})
+                    json!({"apiKey": api_key(&parent, &k.identifier, None), "createdAt": UNKNOWN_TIME,
+                           "lastModifiedAt": UNKNOWN_TIME, "tokensCount": k.tokens.len()})
                 })
                 .collect();
             return Ok(Reply::read(page(items, &call)?));
@@ -252,8 +252,8 @@ pub async fn get(State(m): State<Arc<Management>>, Path(id): Path<String>, call:
             .key_mut(&mut document, &id)
             .map_err(|e| ApiError::not_found(e.to_string()))?;
         Ok(Reply::read(
-            json!({"apiKey": api_key(&parent, &id, None), "createdAt": null,
-                                "lastModifiedAt": null, "tokensCount": key.tokens.len()}),
+            json!({"apiKey": api_key(&parent, &id, None), "createdAt": UNKNOWN_TIME,
+                                "lastModifiedAt": UNKNOWN_TIME, "tokensCount": key.tokens.len()}),
         ))
     }
     .await;

@@ -20,26 +20,28 @@ use super::{Management, answer, random_id};
 use crate::control_plane::changes::{ChangeSummary, EditError};
 use crate::rbac::model::{AccountSnapshot, PrincipalRef, PrincipalType, RoleAssignment};
 
+/// A principal in a body: `AuthzPrincipal`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PrincipalBody {
-    identifier: String,
+pub(super) struct PrincipalBody {
+    pub(super) identifier: String,
     #[serde(rename = "type")]
-    kind: String,
+    pub(super) kind: String,
     #[serde(default)]
-    scope_level: Option<String>,
+    pub(super) scope_level: Option<String>,
 }
 
+/// A role assignment in a body: `AuthzRoleAssignment`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Body {
+pub(super) struct Body {
     #[serde(default)]
-    identifier: Option<String>,
-    role_identifier: String,
-    resource_group_identifier: String,
-    principal: PrincipalBody,
+    pub(super) identifier: Option<String>,
+    pub(super) role_identifier: String,
+    pub(super) resource_group_identifier: String,
+    pub(super) principal: PrincipalBody,
     #[serde(default)]
-    disabled: bool,
+    pub(super) disabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,14 +62,14 @@ fn permission(kind: i32, manage: bool) -> &'static str {
     }
 }
 
-fn principal_of(assignment: &RoleAssignment) -> (i32, &str) {
+pub(super) fn principal_of(assignment: &RoleAssignment) -> (i32, &str) {
     assignment
         .principal
         .as_ref()
         .map_or((0, ""), |p| (p.r#type, p.identifier.as_str()))
 }
 
-fn authorize(
+pub(super) fn authorize(
     caller: &Caller,
     target: &Target,
     assignment: &RoleAssignment,
@@ -77,27 +79,14 @@ fn authorize(
     caller.require(permission(kind, manage), target, Some(identifier))
 }
 
-fn visible(caller: &Caller, target: &Target, assignment: &RoleAssignment) -> bool {
+pub(super) fn visible(caller: &Caller, target: &Target, assignment: &RoleAssignment) -> bool {
     let (kind, identifier) = principal_of(assignment);
     caller.may(permission(kind, false), target, Some(identifier))
 }
 
-fn assignment_json(target: &Target, a: &RoleAssignment) -> Value {
-    let principal = a.principal.clone().unwrap_or_default();
+pub(super) fn assignment_json(target: &Target, a: &RoleAssignment) -> Value {
     json!({
-        "roleAssignment": {
-            "identifier": a.identifier,
-            "roleIdentifier": a.role,
-            "resourceGroupIdentifier": a.resource_group,
-            "principal": {
-                "identifier": principal.identifier,
-                "type": principal_type_name(principal.r#type),
-                "scopeLevel": level_of(principal.scope_level),
-            },
-            "disabled": a.disabled,
-            "managed": false,
-            "internal": false,
-        },
+        "roleAssignment": authz_role_assignment(a),
         "scope": target.authz_scope(),
         "harnessManaged": false,
         "createdAt": null,
@@ -105,7 +94,33 @@ fn assignment_json(target: &Target, a: &RoleAssignment) -> Value {
     })
 }
 
-fn to_document(target: &Target, body: Body) -> Result<RoleAssignment, ApiError> {
+/// `AuthzRoleAssignment`: the assignment itself.
+pub(super) fn authz_role_assignment(a: &RoleAssignment) -> Value {
+    let principal = a.principal.clone().unwrap_or_default();
+    json!({
+        "identifier": a.identifier,
+        "roleIdentifier": a.role,
+        "resourceGroupIdentifier": a.resource_group,
+        "principal": {
+            "identifier": principal.identifier,
+            "type": principal_type_name(principal.r#type),
+            "scopeLevel": level_of(principal.scope_level),
+        },
+        "disabled": a.disabled,
+        "managed": false,
+        "internal": false,
+    })
+}
+
+/// `RoleAssignmentMetadata`: an assignment as a principal's aggregate lists it.
+pub(super) fn assignment_metadata(target: &Target, a: &RoleAssignment) -> Value {
+    json!({"identifier": a.identifier, "roleIdentifier": a.role, "roleName": a.role,
+           "roleScopeLevel": target.level(),
+           "resourceGroupIdentifier": a.resource_group, "resourceGroupName": a.resource_group,
+           "managedRole": a.role.starts_with('_'), "managedRoleAssignment": false})
+}
+
+pub(super) fn to_document(target: &Target, body: Body) -> Result<RoleAssignment, ApiError> {
     let identifier = body
         .identifier
         .filter(|i| !i.is_empty())
@@ -126,7 +141,10 @@ fn to_document(target: &Target, body: Body) -> Result<RoleAssignment, ApiError> 
     })
 }
 
-fn at_scope<'a>(doc: &'a AccountSnapshot, target: &'a Target) -> impl Iterator<Item = &'a RoleAssignment> {
+pub(super) fn at_scope<'a>(
+    doc: &'a AccountSnapshot,
+    target: &'a Target,
+) -> impl Iterator<Item = &'a RoleAssignment> {
     doc.role_assignments
         .iter()
         .filter(|a| target.holds(a.scope.as_ref()))

@@ -1,6 +1,6 @@
 //! Harness's management API on the control plane's HTTP listener (`docs/management-api.md`):
-//! organizations, projects, service accounts, API keys and tokens, roles, role assignments, user
-//! groups and resource groups, at the paths, with the query parameters, bodies and answers that
+//! organizations, projects, users, service accounts, API keys and tokens, roles, role assignments,
+//! user groups and resource groups, at the paths, with the query parameters, bodies and answers that
 //! Harness's official clients send and read, so operators manage scopegate's access control with
 //! the same tools as Harness's.
 //!
@@ -32,6 +32,7 @@ use crate::rbac::model::AccountSnapshot;
 use crate::rbac::{Catalog, CompiledAccount, compile};
 
 mod api_keys;
+mod assignment_queries;
 mod assignments;
 pub mod audit;
 pub mod caller;
@@ -46,6 +47,7 @@ mod serve;
 mod status;
 mod tokens;
 mod user_groups;
+mod users;
 pub mod wire;
 
 pub use serve::serve_on;

@@ -14,7 +14,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::cascade::{matches_search, remove_assignments_of};
+use super::assignments::assignment_metadata;
+use super::cascade::{UNKNOWN_TIME, matches_search, remove_assignments_of};
 use super::scope::{Target, check_identifier};
 use super::wire::{ApiError, Call, Reply, page};
 use super::{Management, answer};
@@ -132,15 +133,11 @@ fn aggregate(document: &AccountSnapshot, target: &Target, id: &str) -> Value {
                     .as_ref()
                     .is_some_and(|p| p.r#type == PrincipalType::ServiceAccount as i32 && p.identifier == id)
         })
-        .map(|a| {
-            json!({"identifier": a.identifier, "roleIdentifier": a.role, "roleName": a.role,
-                   "resourceGroupIdentifier": a.resource_group, "resourceGroupName": a.resource_group,
-                   "managedRole": a.role.starts_with('_'), "managedRoleAssignment": false})
-        })
+        .map(|a| assignment_metadata(target, a))
         .collect();
     json!({
         "serviceAccount": service_account(target, id, None),
-        "createdAt": null, "lastModifiedAt": null,
+        "createdAt": UNKNOWN_TIME, "lastModifiedAt": UNKNOWN_TIME,
         "tokensCount": tokens,
         "roleAssignmentsMetadataDTO": assignments,
     })

@@ -246,32 +246,31 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
     answer(&call, result)
 }
 
+/// The role `id` as `target` sees it (`AuthzRoleResponse`): a custom role of the scope, else a
+/// managed role.
+pub(super) fn shown_role(
+    doc: &AccountSnapshot,
+    catalog: &Catalog,
+    target: &Target,
+    id: &str,
+) -> Option<Value> {
+    if let Some(role) = custom(doc, target, id) {
+        let levels = vec![target.level()];
+        return Some(role_json(target, id, &role.permissions, levels, false, None));
+    }
+    let (permissions, levels) = managed(catalog, id)?;
+    Some(role_json(target, id, &permissions, levels, true, None))
+}
+
 /// `GET /authz/api/roles/{identifier}`: a custom role of the scope, else a managed role.
 pub async fn get(State(m): State<Arc<Management>>, Path(id): Path<String>, call: Call) -> Response {
     let result = async {
         let target = Target::from_query(&call)?;
         let (caller, document) = m.caller(&call, &target).await?;
         caller.require("core_role_view", &target, Some(&id))?;
-        if let Some(role) = custom(&document, &target, &id) {
-            return Ok(Reply::read(role_json(
-                &target,
-                &id,
-                &role.permissions,
-                vec![target.level()],
-                false,
-                None,
-            )));
-        }
-        let (permissions, levels) = managed(caller.compiled.catalog(), &id)
-            .ok_or_else(|| ApiError::not_found(format!("role `{}/{id}` not found", target.path())))?;
-        Ok(Reply::read(role_json(
-            &target,
-            &id,
-            &permissions,
-            levels,
-            true,
-            None,
-        )))
+        shown_role(&document, caller.compiled.catalog(), &target, &id)
+            .map(Reply::read)
+            .ok_or_else(|| ApiError::not_found(format!("role `{}/{id}` not found", target.path())))
     }
     .await;
     answer(&call, result)

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post, put};
 
-use super::{Management, api_keys, assignments, org_project as op, principals as sa, resource_groups as rg};
-use super::{roles, status, tokens, user_groups as ug};
+use super::{Management, api_keys, assignment_queries as aq, assignments, org_project as op};
+use super::{principals as sa, resource_groups as rg};
+use super::{roles, status, tokens, user_groups as ug, users};
 
 /// Every route, over the management state.
 pub fn routes() -> Router<Arc<Management>> {
@@ -44,6 +45,11 @@ pub fn routes() -> Router<Arc<Management>> {
             "/ng/api/user-groups/{identifier}",
             get(ug::get).delete(ug::delete),
         )
+        .route("/ng/api/user-groups/{identifier}/users", post(ug::users))
+        .route("/ng/api/user/users", post(users::add))
+        .route("/ng/api/user/aggregate", post(users::list))
+        .route("/ng/api/user/aggregate/{user}", get(users::get))
+        .route("/ng/api/user/{user}", axum::routing::delete(users::remove))
         .route(
             "/ng/api/user-groups/{identifier}/member/{user}",
             get(ug::member).put(ug::member).delete(ug::member),
@@ -60,7 +66,7 @@ pub fn routes() -> Router<Arc<Management>> {
         .route("/ng/api/token/rotate/{identifier}", post(tokens::rotate))
         .route(
             "/ng/api/token/{identifier}",
-            axum::routing::delete(tokens::delete),
+            put(tokens::update).delete(tokens::delete),
         )
         .route("/authz/api/roles", get(roles::list).post(roles::create))
         .route(
@@ -72,6 +78,9 @@ pub fn routes() -> Router<Arc<Management>> {
             get(assignments::list).post(assignments::create),
         )
         .route("/authz/api/roleassignments/multi", post(assignments::create))
+        .route("/authz/api/roleassignments/filter", post(aq::filter))
+        .route("/authz/api/roleassignments/aggregate", post(aq::aggregate))
+        .route("/authz/api/roleassignments/validate", post(aq::validate))
         .route(
             "/authz/api/roleassignments/delete/batch",
             post(assignments::delete_batch),

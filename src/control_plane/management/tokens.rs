@@ -1,7 +1,8 @@
 //! API tokens (`/ng/api/token`): create answers the token string once (minted by
-//! [`crate::authn::api_key::mint`]; the document keeps only its SHA-256 hash), rotate mints a new
-//! secret under the same identifier and lets the old one live until `rotateTimestamp` (default:
-//! now), delete removes the token. The permissions are those of the API key's parent
+//! [`crate::authn::api_key::mint`]; the document keeps only its SHA-256 hash), update changes the
+//! current token's `validTo` (never its id, secret or `validFrom`), rotate mints a new secret under
+//! the same identifier and lets the old one live until `rotateTimestamp` (default: now), delete
+//! removes the token. The permissions are those of the API key's parent
 //! ([`super::api_keys::Parent`]).
 
 use std::sync::Arc;
@@ -40,6 +41,12 @@ struct Body {
     valid_from: Option<i64>,
     #[serde(default)]
     valid_to: Option<i64>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Value>,
 }
 
 fn now_millis() -> i64 {
@@ -54,7 +61,7 @@ fn kind_of(parent: &Parent) -> TokenKind {
     }
 }
 
-fn token_json(parent: &Parent, key: &str, token: &ApiToken) -> Value {
+fn token_json(parent: &Parent, key: &str, token: &ApiToken, body: Option<&Body>) -> Value {
     let from = rfc3339_to_millis(&token.valid_from);
     let to = rfc3339_to_millis(&token.valid_to);
     let rotated = token.rotated_expire_at.as_deref().and_then(rfc3339_to_millis);
@@ -62,12 +69,14 @@ fn token_json(parent: &Parent, key: &str, token: &ApiToken) -> Value {
     let valid =
         from.is_some_and(|f| f <= now) && to.is_some_and(|t| now < t) && rotated.is_none_or(|r| now < r);
     json!({
-        "identifier": token.identifier, "name": token.identifier,
+        "identifier": token.identifier,
+        "name": body.and_then(|b| b.name.clone()).unwrap_or_else(|| token.identifier.clone()),
         "validFrom": from, "validTo": to, "scheduledExpireTime": rotated, "valid": valid,
         "accountIdentifier": parent.target.account, "orgIdentifier": parent.target.org,
         "projectIdentifier": parent.target.project, "apiKeyIdentifier": key,
         "parentIdentifier": parent.identifier, "apiKeyType": parent.kind_name(),
-        "description": "", "tags": {},
+        "description": body.and_then(|b| b.description.clone()).unwrap_or_default(),
+        "tags": body.and_then(|b| b.tags.clone()).unwrap_or_else(|| json!({})),
     })
 }
 
@@ -148,10 +157,11 @@ pub async fn list(State(m): State<Arc<Management>>, call: Call) -> Response {
                 .iter()
                 .filter(|t| matches_search(&t.identifier, search))
             {
-                let shown = token_json(&parent, &api_key.identifier, token);
-                let expiry = shown["validTo"].clone();
+                let shown = token_json(&parent, &api_key.identifier, token, None);
+                // scopegate keeps no creation time: a token was made (or rotated in) valid from then
+                let (made, expiry) = (shown["validFrom"].clone(), shown["validTo"].clone());
                 items.push(
-                    json!({"token": shown, "createdAt": null, "lastModifiedAt": null, "expiryAt": expiry}),
+                    json!({"token": shown, "createdAt": made, "lastModifiedAt": made, "expiryAt": expiry}),
                 );
             }
         }
@@ -253,6 +263,85 @@ pub async fn rotate(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         });
         let revision = m.commit(&call, &caller, &account, edit).await?;
         Ok(Reply::written(json!(minted.token), revision))
+    }
+    .await;
+    answer(&call, result)
+}
+
+/// `PUT /ng/api/token/{identifier}` (`TokenApi.update_token`: the `Token` body names the parent and
+/// the key): sets the current token's `validTo` when given, and answers the token, never its
+/// secret. The id, secret and `validFrom` never change; `name`, `description` and `tags` are
+/// echoed, not stored. An expired token is not revived: a 400.
+pub async fn update(State(m): State<Arc<Management>>, Path(id): Path<String>, call: Call) -> Response {
+    let result = async {
+        let account = Target::from_query(&call)?.account_only();
+        let (caller, _) = m.caller(&call, &account).await?;
+        let body: Body = call.json()?;
+        if body.identifier != id {
+            return Err(ApiError::invalid("the body's identifier differs from the path's"));
+        }
+        let parent = Parent::new(
+            &account,
+            body.api_key_type.as_deref(),
+            body.parent_identifier.as_deref(),
+            body.org_identifier.as_deref(),
+            body.project_identifier.as_deref(),
+        )?;
+        parent.authorize(&caller)?;
+        let valid_to = body
+            .valid_to
+            .map(|to| millis_to_rfc3339("validTo", to).map(|text| (to, text)))
+            .transpose()?;
+        let now = now_millis();
+        let (token, key, owner) = (id.clone(), body.api_key_identifier.clone(), parent.clone());
+        let updated: Arc<std::sync::Mutex<Option<ApiToken>>> = Arc::default();
+        let reported = Arc::clone(&updated);
+        let edit = Box::new(move |doc: &mut AccountSnapshot| {
+            let found = key_of(doc, &owner, &key)?;
+            let current = found
+                .tokens
+                .iter_mut()
+                .find(|t| t.identifier == token && t.rotated_expire_at.is_none())
+                .ok_or_else(|| {
+                    EditError::NotFound(format!("token `{token}` of api key `{key}` not found"))
+                })?;
+            let change = match valid_to {
+                Some((to, text)) => {
+                    // the engine keeps token times to the second
+                    let from = rfc3339_to_millis(&current.valid_from).unwrap_or(i64::MIN);
+                    if to.div_euclid(1000) <= from.div_euclid(1000) {
+                        return Err(EditError::Invalid(format!(
+                            "`validTo` must be after the token's `validFrom` ({}), by a second at least",
+                            current.valid_from
+                        )));
+                    }
+                    if rfc3339_to_millis(&current.valid_to).is_none_or(|old| old <= now) {
+                        return Err(EditError::Invalid(format!(
+                            "token `{token}` expired at {}: an expired token is not changed, create a new one",
+                            current.valid_to
+                        )));
+                    }
+                    let change = format!("validTo {} -> {text}", current.valid_to);
+                    current.valid_to = text;
+                    change
+                }
+                None => "nothing stored changed".to_owned(),
+            };
+            if let Ok(mut slot) = reported.lock() {
+                *slot = Some(current.clone());
+            }
+            Ok(ChangeSummary(format!(
+                "token updated: {token} of api key {key} ({change})"
+            )))
+        });
+        let revision = m.commit(&call, &caller, &account, edit).await?;
+        let stored = updated
+            .lock()
+            .ok()
+            .and_then(|t| t.clone())
+            .ok_or_else(|| ApiError::new(500, "UNEXPECTED", "the updated token was not reported"))?;
+        let shown = token_json(&parent, &body.api_key_identifier, &stored, Some(&body));
+        Ok(Reply::written(shown, revision))
     }
     .await;
     answer(&call, result)

@@ -1,5 +1,6 @@
-//! User groups and their members (`/ng/api/user-groups`), in the scope the query names:
-//! `core_usergroup_view` to read, `core_usergroup_manage` to change. A member is a user of the
+//! User groups and their members (`/ng/api/user-groups`, and the page of members
+//! `/{identifier}/users`), in the scope the query names: `core_usergroup_view` to read,
+//! `core_usergroup_manage` to change. A member is a user of the
 //! account (an unknown one is a 400 from compilation). Deleting a group deletes its role
 //! assignments in the same change.
 
@@ -12,6 +13,7 @@ use serde_json::json;
 use super::cascade::{matches_search, remove_assignments_of};
 use super::principals::{Body, user_group};
 use super::scope::{Target, check_identifier};
+use super::users::{UserFilter, user_metadata};
 use super::wire::{ApiError, Call, Reply, page};
 use super::{Management, answer};
 use crate::control_plane::changes::{ChangeSummary, EditError};
@@ -173,6 +175,30 @@ pub async fn member(
         let mut document = document;
         let group = find(&mut document, &target, &id).map_err(|e| ApiError::not_found(e.to_string()))?;
         Ok(Reply::written(user_group(&target, group, None), revision))
+    }
+    .await;
+    answer(&call, result)
+}
+
+/// `POST /ng/api/user-groups/{identifier}/users`: a page of the group's members (`UserMetadataDTO`),
+/// filtered by the optional `UserFilter` body.
+pub async fn users(State(m): State<Arc<Management>>, Path(id): Path<String>, call: Call) -> Response {
+    let result = async {
+        let target = Target::from_query(&call)?;
+        let (caller, mut document) = m.caller(&call, &target).await?;
+        caller.require("core_usergroup_view", &target, Some(&id))?;
+        let filter = UserFilter::of(&call)?;
+        let members = find(&mut document, &target, &id)
+            .map_err(|e| ApiError::not_found(e.to_string()))?
+            .users
+            .clone();
+        let items = members
+            .iter()
+            .filter_map(|member| document.users.iter().find(|u| u.identifier == *member))
+            .filter(|u| filter.matches(u))
+            .map(user_metadata)
+            .collect();
+        Ok(Reply::read(page(items, &call)?))
     }
     .await;
     answer(&call, result)

@@ -14,8 +14,11 @@ use crate::rbac::Catalog;
 use crate::rbac::model::{AccountSnapshot, FileFormat};
 use crate::tls::{ConnectionLimits, Listener, Protocols};
 
+mod assignment_queries;
 mod errors;
 mod flows;
+mod tokens;
+mod users;
 
 /// The seed: org `eng` with project `pay`; service account `admin` (account admin) and `viewer`
 /// (account viewer), each with one token; user `alice`.
