@@ -344,7 +344,7 @@ fn istio_provider_service_entry_and_policy_agree() {
 }
 
 /// Hardening every container of every pod template under deploy/ must have.
-fn check_pod(file: &str, name: &str, pod: &Value) {
+pub fn check_pod(file: &str, name: &str, pod: &Value) {
     let pod_context = pod.get("securityContext");
     let pod_bool = |key: &str| pod_context.and_then(|c| c.get(key)).and_then(Value::as_bool);
     for c in seq_at(pod, "containers") {
@@ -466,6 +466,7 @@ fn every_yaml_and_json_file_under_deploy_is_known_and_checked() {
     walk(&root().join("deploy"), &mut files);
     files.sort();
     assert!(files.len() >= 12, "{files:?}");
+    let patches = crate::deploy_database::patches_of("deploy/kubernetes-database/kustomization.yaml");
     for path in files {
         let rel = path
             .strip_prefix(root())
@@ -480,7 +481,12 @@ fn every_yaml_and_json_file_under_deploy_is_known_and_checked() {
             let text = std::fs::read_to_string(&path).unwrap();
             let config = Config::parse(&text, false).unwrap_or_else(|e| panic!("{rel}: {e}"));
             config.validate().unwrap_or_else(|e| panic!("{rel}: {e}"));
-        } else if under("deploy/kubernetes/") || under("deploy/istio/") {
+        } else if patches.contains(&rel) {
+            crate::deploy_database::check_patch(&path, &rel);
+        } else if under("deploy/kubernetes/")
+            || under("deploy/kubernetes-database/")
+            || under("deploy/istio/")
+        {
             check_kubernetes(&path, &rel);
         } else if rel == "deploy/envoy/envoy.yaml" {
             let envoy = doc(&rel);

@@ -13,8 +13,14 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 fn build() -> Option<Vec<Value>> {
+    build_at("deploy/kubernetes")
+}
+
+/// `kubectl kustomize DIR` (DIR relative to the repository), its documents; `None` (and a note on
+/// stderr) where kubectl is not installed.
+pub fn build_at(dir: &str) -> Option<Vec<Value>> {
     let output = Command::new("kubectl")
-        .args(["kustomize", "deploy/kubernetes"])
+        .args(["kustomize", dir])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output();
     let Ok(output) = output else {

@@ -22,6 +22,7 @@ mod control_plane_postgres;
 mod credential_binding;
 mod denial_reasons;
 mod deploy_control_plane_tls;
+mod deploy_database;
 mod deploy_manifests;
 mod envoy_bad_input;
 mod envoy_check;
