@@ -20,8 +20,8 @@ use scopegate::cli::{Cli, Command};
 use scopegate::config::{Config, DEFAULT_CONTROL_PLANE_PORT};
 use serde_yaml_ng::Value;
 
-use crate::deploy_manifests::check_pod;
 use crate::kustomize_build::build_at;
+use crate::manifests::check_pod;
 use crate::manifests::{
     args, at, container, doc, docs, find, root, scopegate_config, seq_at, socket, str_at,
 };

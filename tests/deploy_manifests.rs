@@ -16,8 +16,8 @@ use serde_yaml_ng::Value;
 use crate::manifests;
 
 use manifests::{
-    app_pod, args, at, cluster, config_map_mount, container, doc, docs, envoy, find, flag, generated_from,
-    hcm, listener, mount_of, root, routes, scopegate_config, seq_at, socket, str_at,
+    app_pod, args, at, check_pod, cluster, config_map_mount, container, doc, docs, envoy, find, flag,
+    generated_from, hcm, listener, mount_of, root, routes, scopegate_config, seq_at, socket, str_at,
 };
 
 #[test]
@@ -341,50 +341,6 @@ fn istio_provider_service_entry_and_policy_agree() {
     let original = container(&pod, "scopegate");
     assert_eq!(args(patched), args(original));
     assert_eq!(patched.get("volumeMounts"), original.get("volumeMounts"));
-}
-
-/// Hardening every container of every pod template under deploy/ must have.
-pub fn check_pod(file: &str, name: &str, pod: &Value) {
-    let pod_context = pod.get("securityContext");
-    let pod_bool = |key: &str| pod_context.and_then(|c| c.get(key)).and_then(Value::as_bool);
-    for c in seq_at(pod, "containers") {
-        let at_c = |key: &str| at(c, &format!("securityContext.{key}"));
-        let what = format!("{file}: {name}/{}", str_at(c, "name"));
-        let non_root = at_c("runAsNonRoot")
-            .and_then(Value::as_bool)
-            .or(pod_bool("runAsNonRoot"));
-        assert_eq!(non_root, Some(true), "{what}: runAsNonRoot");
-        if let Some(uid) = at_c("runAsUser").or(pod_context.and_then(|p| p.get("runAsUser"))) {
-            assert_ne!(uid.as_u64(), Some(0), "{what}: runs as root");
-        }
-        assert_eq!(
-            at_c("readOnlyRootFilesystem").and_then(Value::as_bool),
-            Some(true),
-            "{what}"
-        );
-        assert_eq!(
-            at_c("allowPrivilegeEscalation").and_then(Value::as_bool),
-            Some(false),
-            "{what}"
-        );
-        let drop = at_c("capabilities.drop").and_then(Value::as_sequence);
-        assert!(
-            drop.is_some_and(|d| d.iter().any(|c| c.as_str() == Some("ALL"))),
-            "{what}: drop ALL"
-        );
-        let seccomp = at_c("seccompProfile.type").or(pod_context.and_then(|p| at(p, "seccompProfile.type")));
-        assert_eq!(
-            seccomp.and_then(Value::as_str),
-            Some("RuntimeDefault"),
-            "{what}: seccomp"
-        );
-        for key in ["limits.cpu", "limits.memory", "requests.cpu", "requests.memory"] {
-            assert!(
-                at(c, &format!("resources.{key}")).is_some(),
-                "{what}: no resources.{key}"
-            );
-        }
-    }
 }
 
 fn check_kubernetes(path: &Path, file: &str) {

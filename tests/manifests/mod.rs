@@ -177,3 +177,47 @@ pub fn routes(hcm: &Value) -> Vec<Value> {
         .flat_map(|vh| seq_at(vh, "routes").to_vec())
         .collect()
 }
+
+/// Hardening every container of every pod template under deploy/ must have.
+pub fn check_pod(file: &str, name: &str, pod: &Value) {
+    let pod_context = pod.get("securityContext");
+    let pod_bool = |key: &str| pod_context.and_then(|c| c.get(key)).and_then(Value::as_bool);
+    for c in seq_at(pod, "containers") {
+        let at_c = |key: &str| at(c, &format!("securityContext.{key}"));
+        let what = format!("{file}: {name}/{}", str_at(c, "name"));
+        let non_root = at_c("runAsNonRoot")
+            .and_then(Value::as_bool)
+            .or(pod_bool("runAsNonRoot"));
+        assert_eq!(non_root, Some(true), "{what}: runAsNonRoot");
+        if let Some(uid) = at_c("runAsUser").or(pod_context.and_then(|p| p.get("runAsUser"))) {
+            assert_ne!(uid.as_u64(), Some(0), "{what}: runs as root");
+        }
+        assert_eq!(
+            at_c("readOnlyRootFilesystem").and_then(Value::as_bool),
+            Some(true),
+            "{what}"
+        );
+        assert_eq!(
+            at_c("allowPrivilegeEscalation").and_then(Value::as_bool),
+            Some(false),
+            "{what}"
+        );
+        let drop = at_c("capabilities.drop").and_then(Value::as_sequence);
+        assert!(
+            drop.is_some_and(|d| d.iter().any(|c| c.as_str() == Some("ALL"))),
+            "{what}: drop ALL"
+        );
+        let seccomp = at_c("seccompProfile.type").or(pod_context.and_then(|p| at(p, "seccompProfile.type")));
+        assert_eq!(
+            seccomp.and_then(Value::as_str),
+            Some("RuntimeDefault"),
+            "{what}: seccomp"
+        );
+        for key in ["limits.cpu", "limits.memory", "requests.cpu", "requests.memory"] {
+            assert!(
+                at(c, &format!("resources.{key}")).is_some(),
+                "{what}: no resources.{key}"
+            );
+        }
+    }
+}
