@@ -62,7 +62,7 @@ pub async fn fan_out() {
     const ACCOUNTS: usize = 1000;
     const PER_ACCOUNT: usize = 10;
     const CONNECTIONS: usize = 100;
-    const CHANGED: usize = 100;
+    const CHANGED: usize = 1000;
     let dir = cp::TempDir::new("bench-fan-out");
     for i in 0..ACCOUNTS {
         let name = format!("acct{i:04}");

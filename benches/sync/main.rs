@@ -15,7 +15,7 @@
 //!   the account whole, compile it) as the baseline.
 //! - `fan_out`: a `scopegate control-plane --source DIR` process with 1,000 demo-sized accounts and
 //!   10,000 Sync streams (10 per account over 100 HTTP/2 connections): its memory per stream, and
-//!   the CPU it spends per change (100 accounts changed, each reaching 10 streams), less its idle
+//!   the CPU it spends per change (every account changed once, each change reaching 10 streams), less its idle
 //!   CPU over the same time.
 //!
 //! Run: `cargo bench --bench sync` (several minutes); `SYNC_PARTS=wire,sidecar,database,fanout`
