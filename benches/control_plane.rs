@@ -16,8 +16,11 @@
 #[allow(dead_code)]
 #[path = "../tests/common/control_plane.rs"]
 mod cp;
+#[path = "support/measure.rs"]
+mod measure;
 mod support;
 
+use measure::rss_kib;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,15 +66,6 @@ async fn allowed(state: &Authorizer, request: &CheckRequest) -> bool {
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Starts the control plane in process on `dir`; returns its URL.

@@ -13,9 +13,12 @@
 #[allow(dead_code)]
 #[path = "../tests/common/control_plane.rs"]
 mod cp;
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 
+use measure::rss_kib;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,15 +27,6 @@ use scopegate::control_plane::changes::{AccountStore, ChangeSummary};
 use scopegate::control_plane::postgres::{PgStore, connect};
 use scopegate::rbac::Catalog;
 use scopegate::rbac::model::{AccountSnapshot, FileFormat, User};
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 async fn store(url: &str) -> PgStore {
     PgStore::new(

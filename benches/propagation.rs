@@ -24,9 +24,12 @@
 #[allow(dead_code)]
 #[path = "../tests/common/control_plane.rs"]
 mod cp;
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 
+use measure::summary;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,22 +114,6 @@ async fn all_reached(logs: &[Arc<StreamLog>], version: u64, limit: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn summary(mut samples: Vec<Duration>) -> String {
-    samples.sort();
-    format!(
-        "p50 {:.2?}, p99 {:.2?}, max {:.2?} (n={})",
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99),
-        samples[samples.len() - 1],
-        samples.len()
-    )
 }
 
 /// `scopegate ARGS`, which must succeed: its stdout and stderr.

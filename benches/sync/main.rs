@@ -27,6 +27,7 @@
 #[path = "../../tests/common/control_plane.rs"]
 mod cp;
 mod fan_out;
+#[path = "../support/measure.rs"]
 mod measure;
 #[path = "../../tests/common/postgres.rs"]
 mod postgres;

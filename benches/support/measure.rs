@@ -1,5 +1,8 @@
-//! Measuring helpers of the Sync bench: a process's resident memory and CPU time from `/proc`,
-//! and percentiles of wall-clock samples.
+//! Measuring helpers of the wall-clock benches (control plane, PostgreSQL, propagation, Sync): a
+//! process's resident memory and CPU time from `/proc`, and percentiles of wall-clock samples.
+//! Each includes it with `#[path = ".../support/measure.rs"] mod measure;` and uses a subset.
+
+#![allow(dead_code)]
 
 use std::time::Duration;
 
