@@ -117,7 +117,7 @@ impl Authorizer {
         Verdict::with_facts(outcome, facts.unwrap_or_default())
     }
 
-    /// Decides one request: decide, fetch what the verdict says is missing, decide once more,
+    /// Decides one request: decide, fetch what the verdict says is missing, decide again,
     /// observe. The hot path never waits on the network: only the rare request that names something
     /// unknown does, here.
     pub async fn check(&self, request: &Request<'_>) -> Verdict {
@@ -126,20 +126,17 @@ impl Authorizer {
             .0
     }
 
-    /// The one orchestration of every front end: `decide` at now, once more after fetching what
-    /// its verdict says is missing, then observe the verdict.
+    /// The one orchestration of every front end: `decide` at now, again after each fetch of what
+    /// its verdict says is missing (at most [`MAX_FETCHES`]), then observe the verdict.
     async fn settle<T>(&self, request: &Request<'_>, decide: impl Fn(i64) -> (Verdict, T)) -> (Verdict, T) {
         let started = Instant::now();
         let span = crate::telemetry::check_span(request.frontend, request.trace_headers);
         let mut decided = span.in_scope(|| decide(now_unix()));
-        if self.fetch_missing(&decided.0.outcome).await {
-            decided = span.in_scope(|| decide(now_unix()));
-            // an account just loaded may still be older than the revision the request demands
-            if matches!(decided.0.outcome, Outcome::Deny(Denial::RevisionBehind { .. }))
-                && self.fetch_missing(&decided.0.outcome).await
-            {
-                decided = span.in_scope(|| decide(now_unix()));
+        for _ in 0..MAX_FETCHES {
+            if !self.fetch_missing(&decided.0.outcome).await {
+                break;
             }
+            decided = span.in_scope(|| decide(now_unix()));
         }
         span.in_scope(|| self.observer.observe(request, &mut decided.0, started, &span));
         decided
@@ -350,6 +347,10 @@ impl Authorizer {
         render(self.observer.metrics(), &view)
     }
 }
+
+/// How many fetches one check may make: an account's first load, then what the loaded account's
+/// verdict still lacks (a revision the request demands, an issuer's new signing key).
+const MAX_FETCHES: usize = 2;
 
 /// The denial of a request demanding a newer revision than `account` is at, if it does (no work
 /// when it demands none: the hot path).
