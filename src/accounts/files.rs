@@ -288,22 +288,7 @@ impl FileAccounts {
     /// `bound` only looks.
     pub async fn wait_for_version(&self, account: &str, version: u64, bound: Duration) -> bool {
         let reached = || self.account(account).is_some_and(|a| a.version() >= version);
-        if reached() || bound.is_zero() {
-            return reached();
-        }
-        let mut publications = self.publications.subscribe();
-        let waited = tokio::time::timeout(bound, async {
-            // subscribed before looking again, so a publication in between is not missed
-            loop {
-                if reached() {
-                    return true;
-                }
-                if publications.changed().await.is_err() {
-                    return reached();
-                }
-            }
-        });
-        waited.await.unwrap_or(false)
+        super::wait_until(self.publications.subscribe(), bound, reached).await
     }
 
     /// The published accounts with their versions and ages (files keep no source counters).

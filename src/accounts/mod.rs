@@ -144,3 +144,26 @@ impl Accounts {
         }
     }
 }
+
+/// Waits, up to `bound`, until `reached()`, looking again at each change `changes` sees (taken
+/// before the first look, so a change in between is not missed); a zero `bound` only looks.
+async fn wait_until<T>(
+    mut changes: tokio::sync::watch::Receiver<T>,
+    bound: Duration,
+    reached: impl Fn() -> bool,
+) -> bool {
+    if reached() || bound.is_zero() {
+        return reached();
+    }
+    let waited = tokio::time::timeout(bound, async {
+        loop {
+            if reached() {
+                return true;
+            }
+            if changes.changed().await.is_err() {
+                return reached();
+            }
+        }
+    });
+    waited.await.unwrap_or(false)
+}

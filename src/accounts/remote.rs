@@ -412,21 +412,6 @@ impl ControlPlaneSource {
             return false;
         };
         let reached = || slot.shared.version().is_some_and(|held| held >= version);
-        if reached() || bound.is_zero() {
-            return reached();
-        }
-        let mut state = slot.shared.state.subscribe();
-        let waited = tokio::time::timeout(bound, async {
-            // subscribed before looking again, so a version published in between is not missed
-            loop {
-                if reached() {
-                    return true;
-                }
-                if state.changed().await.is_err() {
-                    return reached();
-                }
-            }
-        });
-        waited.await.unwrap_or(false)
+        super::wait_until(slot.shared.state.subscribe(), bound, reached).await
     }
 }
