@@ -98,27 +98,32 @@ impl Context {
         if let Some(refused) = self.refuse(shared, account, &wire.account, current, wire.to_version) {
             return refused;
         }
-        let (Some(held_version), Some(compiled)) =
-            (held.as_ref().map(|h| h.version), shared.account.load_full())
-        else {
-            return self.reject_delta(account, "no version is held to apply a delta to".to_owned());
-        };
-        if wire.from_version != held_version || compiled.version() != held_version {
-            let reason = format!(
-                "the delta starts from version {}, this sidecar holds version {held_version}",
-                wire.from_version
-            );
-            return self.reject_delta(account, reason);
-        }
-        let (catalog, Some(previous_doc)) = (Arc::clone(&self.catalog), held.take()) else {
-            return self.reject_delta(account, "no version is held to apply a delta to".to_owned());
+        let Some(compiled) = shared.account.load_full() else {
+            return self.reject_delta(account, "no version is in force to apply a delta to".to_owned());
         };
         let saved = self.cache_dir.is_some().then(|| wire.clone());
+        let from_version = wire.from_version;
+        let delta = match from_wire(wire) {
+            Ok(delta) => delta,
+            Err(error) => return self.reject_delta(account, error.to_string()),
+        };
+        let previous_doc = match held.take() {
+            Some(doc) if doc.version == from_version && compiled.version() == from_version => doc,
+            other => {
+                let reason = if other.is_some() {
+                    format!(
+                        "the delta starts from version {from_version}, this sidecar holds version {}",
+                        compiled.version()
+                    )
+                } else {
+                    "no version is held to apply a delta to".to_owned()
+                };
+                *held = other;
+                return self.reject_delta(account, reason);
+            }
+        };
+        let catalog = Arc::clone(&self.catalog);
         let made = tokio::task::spawn_blocking(move || {
-            let delta = match from_wire(wire) {
-                Ok(delta) => delta,
-                Err(error) => return Err((error.to_string(), Some(previous_doc))),
-            };
             let compiled = match compile_incremental(&compiled, &previous_doc, &delta, catalog) {
                 Ok(compiled) => compiled,
                 Err(error) => return Err((error.to_string(), Some(previous_doc))),
