@@ -9,7 +9,7 @@
 //! poll interval late.
 //!
 //! An account this replica already serves catches up from the change log: the deltas written
-//! with each revision after the one served, applied in order to a copy of the served document
+//! with each revision after the one served, each applied to a copy of the document last published
 //! and published one by one (no read of the whole account, no full compile: the writer compiled
 //! each revision before committing it, and every sidecar compiles what it receives and refuses
 //! what does not compile). When the log has a gap or a revision without a delta (written before
@@ -130,17 +130,20 @@ impl Follower {
         let (store, counts) = (Arc::clone(&self.store), Arc::clone(&self.counts));
         let account = account.to_owned();
         let caught_up = tokio::task::spawn_blocking(move || {
-            let mut document = (*served).clone();
+            // one copy of the document per revision: each is made from the one just published
+            let mut base = served;
             for (revision, _, bytes) in logged {
                 let delta = bytes
                     .and_then(|bytes| WireDelta::decode(bytes.as_slice()).ok())
                     .filter(|wire| wire.account == account && wire.to_version == revision)
                     .and_then(|wire| from_wire(wire).ok())?;
-                delta.apply_in_place(&mut document).ok()?;
-                if store.publish_delta(document.clone(), delta).is_err() {
+                let mut next = (*base).clone();
+                delta.apply_in_place(&mut next).ok()?;
+                if store.publish_delta(next, delta).is_err() {
                     return None;
                 }
                 counts.0.fetch_add(1, Ordering::Relaxed);
+                base = store.current(&account)?;
             }
             Some(true)
         })
