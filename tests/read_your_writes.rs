@@ -272,3 +272,20 @@ async fn a_check_demanding_a_writes_revision_is_answered_from_it_over_grpc() {
     assert!(ok.headers_to_remove.iter().any(|h| h == MIN_REVISION), "{ok:?}");
     server.stop().await;
 }
+
+#[test]
+fn the_configured_default_wait_is_the_engine_default() {
+    // config cannot name the engine's constant (it imports nothing of the request path), so the
+    // two defaults are held together here
+    assert_eq!(
+        scopegate::config::Config::default()
+            .snapshot
+            .max_revision_wait
+            .get(),
+        scopegate::authz::MAX_REVISION_WAIT
+    );
+    assert_eq!(
+        AuthorizerOptions::default().max_revision_wait,
+        scopegate::authz::MAX_REVISION_WAIT
+    );
+}
