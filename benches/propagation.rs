@@ -28,6 +28,8 @@ mod cp;
 mod measure;
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
+#[path = "support/sync_client.rs"]
+mod sync_client;
 
 use measure::summary;
 use std::process::Command;
@@ -35,10 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use scopegate::proto::snapshot_service_client::SnapshotServiceClient;
-use scopegate::proto::{Ack, Subscribe, SyncRequest, sync_request, sync_response};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use scopegate::proto::sync_response;
 
 const ACCOUNT: &str = "acme";
 const REVISION_HEADER: &str = "x-scopegate-revision";
@@ -60,43 +59,24 @@ impl StreamLog {
     }
 }
 
-/// One raw Sync stream on `channel`, logging each version it receives and acknowledging it.
+/// One raw Sync stream on `channel`, logging each version it receives.
 async fn follow(channel: tonic::transport::Channel, node: String, log: Arc<StreamLog>) {
-    let (requests, outbound) = mpsc::channel(4);
-    requests
-        .send(SyncRequest {
-            kind: Some(sync_request::Kind::Subscribe(Subscribe {
-                account: ACCOUNT.to_owned(),
-                known_version: 0,
-                node,
-            })),
-        })
-        .await
-        .unwrap();
-    let mut client = SnapshotServiceClient::new(channel);
-    let mut answers = client
-        .sync(ReceiverStream::new(outbound))
-        .await
-        .unwrap()
-        .into_inner();
-    while let Ok(Some(answer)) = answers.message().await {
+    sync_client::follow(channel, ACCOUNT.to_owned(), node, |update| {
         let arrived = Instant::now();
-        let version = match answer.update {
-            Some(sync_response::Update::Snapshot(s)) => {
+        let version = match update {
+            sync_response::Update::Snapshot(s) => {
                 log.snapshots.fetch_add(1, Ordering::Relaxed);
                 s.version
             }
-            Some(sync_response::Update::Delta(d)) => {
+            sync_response::Update::Delta(d) => {
                 log.deltas.fetch_add(1, Ordering::Relaxed);
                 d.to_version
             }
-            None => continue,
         };
         log.arrivals.lock().unwrap().push((version, arrived));
         log.latest.store(version, Ordering::Release);
-        let ack = sync_request::Kind::Ack(Ack { version });
-        let _ = requests.try_send(SyncRequest { kind: Some(ack) });
-    }
+    })
+    .await;
 }
 
 /// Waits until every stream holds `version` or a newer one.

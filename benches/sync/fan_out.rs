@@ -6,44 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use scopegate::proto::snapshot_service_client::SnapshotServiceClient;
-use scopegate::proto::{Subscribe, SyncRequest, sync_request, sync_response};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use scopegate::proto::sync_response;
 
-use crate::cp;
 use crate::measure::{cpu_time, rss_kib};
-
-/// One raw Sync stream: acknowledges what arrives and counts it.
-async fn follow(channel: tonic::transport::Channel, account: String, node: String, received: Arc<AtomicU64>) {
-    let (requests, outbound) = mpsc::channel(4);
-    requests
-        .send(SyncRequest {
-            kind: Some(sync_request::Kind::Subscribe(Subscribe {
-                account,
-                known_version: 0,
-                node,
-            })),
-        })
-        .await
-        .unwrap();
-    let mut client = SnapshotServiceClient::new(channel);
-    let mut answers = client
-        .sync(ReceiverStream::new(outbound))
-        .await
-        .unwrap()
-        .into_inner();
-    while let Ok(Some(answer)) = answers.message().await {
-        let version = match answer.update {
-            Some(sync_response::Update::Snapshot(s)) => s.version,
-            Some(sync_response::Update::Delta(d)) => d.to_version,
-            None => continue,
-        };
-        received.fetch_add(1, Ordering::Relaxed);
-        let ack = sync_request::Kind::Ack(scopegate::proto::Ack { version });
-        let _ = requests.try_send(SyncRequest { kind: Some(ack) });
-    }
-}
+use crate::{cp, sync_client};
 
 async fn wait_for(counter: &AtomicU64, target: u64, limit: Duration) -> Duration {
     let start = Instant::now();
@@ -88,12 +54,11 @@ pub async fn fan_out() {
     for n in 0..streams {
         let channel = channels[n % CONNECTIONS].clone();
         let account = format!("acct{:04}", n % ACCOUNTS);
-        tokio::spawn(follow(
-            channel,
-            account,
-            format!("bench-{n}"),
-            Arc::clone(&received),
-        ));
+        let received = Arc::clone(&received);
+        let count = move |_: &sync_response::Update| {
+            received.fetch_add(1, Ordering::Relaxed);
+        };
+        tokio::spawn(sync_client::follow(channel, account, format!("bench-{n}"), count));
     }
     let opened = wait_for(&received, streams as u64, Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -33,6 +33,8 @@ mod measure;
 mod postgres;
 #[path = "../support/mod.rs"]
 mod support;
+#[path = "../support/sync_client.rs"]
+mod sync_client;
 
 use std::collections::HashMap;
 
