@@ -89,7 +89,7 @@ async fn writes_per_second(url: &str) {
 
 async fn replica_rss(pg: &postgres::Postgres) {
     let empty = pg.create("empty");
-    let idle = cp::Process::start(&["control-plane", "--database", &empty, "--listen", "127.0.0.1:0"]);
+    let idle = cp::Process::database(&empty, "127.0.0.1:0", &[]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let base = rss_kib(idle.pid());
     idle.kill();
@@ -101,7 +101,7 @@ async fn replica_rss(pg: &postgres::Postgres) {
     }
     println!("import of 1,000 demo accounts: {:.2?}", start.elapsed());
     let start = Instant::now();
-    let replica = cp::Process::start(&["control-plane", "--database", &full, "--listen", "127.0.0.1:0"]);
+    let replica = cp::Process::database(&full, "127.0.0.1:0", &[]);
     let loaded = start.elapsed();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let rss = rss_kib(replica.pid());

@@ -134,19 +134,7 @@ async fn main() {
     ]);
     let token = token.trim().to_owned();
 
-    let replica = || {
-        cp::Process::start(&[
-            "control-plane",
-            "--database",
-            &url,
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--audit",
-            "off",
-        ])
-    };
+    let replica = || cp::Process::database(&url, "127.0.0.1:0", &["--audit", "off"]);
     let (a, b) = (replica(), replica());
     let management = a.management.expect("replica A logs no management address");
 

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::cli;
 use crate::common::control_plane::{Process, TempDir, demo, eventually, invalid_demo, remote, sidecar};
 use crate::common::postgres::Postgres;
 use crate::common::{Server, request};
@@ -251,19 +252,6 @@ async fn the_poll_alone_brings_a_follower_up_to_date_without_any_notification() 
     );
 }
 
-/// `scopegate control-plane --database URL --listen ADDR`.
-fn replica(url: &str, listen: &str) -> Process {
-    Process::start(&[
-        "control-plane",
-        "--database",
-        url,
-        "--listen",
-        listen,
-        "--http-listen",
-        "127.0.0.1:0",
-    ])
-}
-
 async fn served(cp: &str, account: &str) -> AccountSnapshot {
     let mut client = SnapshotServiceClient::connect(cp.to_owned()).await.unwrap();
     let got = client
@@ -283,8 +271,8 @@ async fn replicas_on_one_database_serve_each_change_and_a_sidecar_fails_over_bet
     let url = pg.create("cp");
     let store = store(&url).await;
     put_demo(&store, "acme", false).await;
-    let a = replica(&url, "127.0.0.1:0");
-    let b = replica(&url, "127.0.0.1:0");
+    let a = Process::database(&url, "127.0.0.1:0", &[]);
+    let b = Process::database(&url, "127.0.0.1:0", &[]);
     let (addr_a, addr_b) = (a.addr.to_string(), b.addr.to_string());
     // the sidecar watches B first, A is its alternate
     let mut options = remote(&b.url());
@@ -316,8 +304,8 @@ async fn replicas_on_one_database_serve_each_change_and_a_sidecar_fails_over_bet
 
     // both restarted on their addresses: the same data, nothing lost with the processes
     a.kill();
-    let a = replica(&url, &addr_a);
-    let b = replica(&url, &addr_b);
+    let a = Process::database(&url, &addr_a, &[]);
+    let b = Process::database(&url, &addr_b, &[]);
     let expected = store.read("acme").await.unwrap().unwrap();
     assert_eq!(served(&a.url(), "acme").await, expected);
     assert_eq!(served(&b.url(), "acme").await, expected);
@@ -333,15 +321,11 @@ async fn replicas_on_one_database_serve_each_change_and_a_sidecar_fails_over_bet
 
 /// Runs `scopegate ARGS`; returns (exit code, stdout, stderr).
 fn scopegate(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let out = cli::scopegate(args);
     (
         out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
+        cli::stdout(&out),
+        cli::stderr(&out),
     )
 }
 
@@ -381,7 +365,7 @@ async fn admin_bootstrap_prints_a_token_that_a_sidecar_allows_for_an_account_lev
         "the token is stored, not its hash"
     );
 
-    let cp = replica(&url, "127.0.0.1:0");
+    let cp = Process::database(&url, "127.0.0.1:0", &[]);
     let server = Server::start(sidecar(remote(&cp.url()))).await;
     let mut client = server.client().await;
     for token in [first.trim(), second.trim()] {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::common::cli;
 use crate::common::control_plane::Process;
 use crate::common::postgres::Postgres;
 use crate::common::python;
@@ -92,13 +93,11 @@ except ApiException as e:
 print(json.dumps(out))
 "#;
 
+/// `scopegate ARGS`, which must succeed: what it printed on stdout, trimmed.
 fn scopegate(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let out = cli::scopegate(args);
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    cli::stdout(&out).trim().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,17 +114,7 @@ async fn the_official_client_manages_users_tokens_and_assignments_on_a_database(
         "--user",
         "root",
     ]);
-    let cp = Process::start(&[
-        "control-plane",
-        "--database",
-        &url,
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--audit",
-        "off",
-    ]);
+    let cp = Process::database(&url, "127.0.0.1:0", &["--audit", "off"]);
     let host = format!("http://{}", cp.management.expect("the management API's address"));
     let output = {
         let (host, root) = (host.clone(), root.clone());

@@ -324,7 +324,7 @@ async fn database_to_decision(token: &str, doc: &AccountSnapshot, changes: usize
         .await
         .unwrap();
     println!("database_to_decision: import {:.1?}", start.elapsed());
-    let replica = cp::Process::start(&["control-plane", "--database", &url, "--listen", "127.0.0.1:0"]);
+    let replica = cp::Process::database(&url, "127.0.0.1:0", &[]);
     let mut options = cp::remote(&replica.url());
     options.load_timeout = Duration::from_secs(120);
     let state = cp::sidecar(options);

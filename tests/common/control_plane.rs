@@ -148,6 +148,17 @@ impl Process {
         Self::start(&args)
     }
 
+    /// `scopegate control-plane --database URL --listen LISTEN` (a replica on PostgreSQL) with
+    /// `extra` arguments; its management API on an ephemeral port unless `extra` names one.
+    pub fn database(url: &str, listen: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["control-plane", "--database", url, "--listen", listen];
+        if !extra.contains(&"--http-listen") {
+            args.extend_from_slice(&["--http-listen", "127.0.0.1:0"]);
+        }
+        args.extend_from_slice(extra);
+        Self::start(&args)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
