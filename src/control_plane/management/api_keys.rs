@@ -18,6 +18,21 @@ use super::{Management, answer};
 use crate::control_plane::changes::{ChangeSummary, EditError};
 use crate::rbac::model::{AccountSnapshot, ApiKey, ApiKeyParent, PrincipalType};
 
+/// The fields of an API-key or token body that name the key's parent (`apiKeyType`,
+/// `parentIdentifier`, and the scope of a service account).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ParentFields {
+    #[serde(default)]
+    api_key_type: Option<String>,
+    #[serde(default)]
+    parent_identifier: Option<String>,
+    #[serde(default)]
+    org_identifier: Option<String>,
+    #[serde(default)]
+    project_identifier: Option<String>,
+}
+
 /// Whose keys: the parent principal, where it lives.
 #[derive(Debug, Clone)]
 pub(super) struct Parent {
@@ -52,6 +67,17 @@ impl Parent {
             identifier: identifier.to_owned(),
             target,
         })
+    }
+
+    /// The parent a body names.
+    pub(super) fn of_body(account: &Target, fields: &ParentFields) -> Result<Self, ApiError> {
+        Self::new(
+            account,
+            fields.api_key_type.as_deref(),
+            fields.parent_identifier.as_deref(),
+            fields.org_identifier.as_deref(),
+            fields.project_identifier.as_deref(),
+        )
     }
 
     /// The parent named by the query parameters.
@@ -125,14 +151,8 @@ struct Body {
     description: Option<String>,
     #[serde(default)]
     tags: Option<Value>,
-    #[serde(default)]
-    api_key_type: Option<String>,
-    #[serde(default)]
-    parent_identifier: Option<String>,
-    #[serde(default)]
-    org_identifier: Option<String>,
-    #[serde(default)]
-    project_identifier: Option<String>,
+    #[serde(flatten)]
+    parent: ParentFields,
     #[serde(default)]
     default_time_to_expire_token: Option<i64>,
 }
@@ -159,13 +179,7 @@ pub async fn create(State(m): State<Arc<Management>>, call: Call) -> Response {
         let (caller, _) = m.caller(&call, &account).await?;
         let body: Body = call.json()?;
         check_identifier("api key", &body.identifier)?;
-        let parent = Parent::new(
-            &account,
-            body.api_key_type.as_deref(),
-            body.parent_identifier.as_deref(),
-            body.org_identifier.as_deref(),
-            body.project_identifier.as_deref(),
-        )?;
+        let parent = Parent::of_body(&account, &body.parent)?;
         parent.authorize(&caller)?;
         let (id, owner) = (body.identifier.clone(), parent.clone());
         let edit = Box::new(move |doc: &mut AccountSnapshot| {
@@ -276,13 +290,7 @@ pub async fn update(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         if body.identifier != id {
             return Err(ApiError::invalid("the body's identifier differs from the path's"));
         }
-        let parent = Parent::new(
-            &account,
-            body.api_key_type.as_deref(),
-            body.parent_identifier.as_deref(),
-            body.org_identifier.as_deref(),
-            body.project_identifier.as_deref(),
-        )?;
+        let parent = Parent::of_body(&account, &body.parent)?;
         parent.authorize(&caller)?;
         let (key, owner) = (id.clone(), parent.clone());
         let edit = Box::new(move |doc: &mut AccountSnapshot| {

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api_keys::Parent;
+use super::api_keys::{Parent, ParentFields};
 use super::cascade::{matches_search, millis_to_rfc3339, rfc3339_to_millis};
 use super::scope::{Target, check_identifier};
 use super::wire::{ApiError, Call, Reply, page};
@@ -29,14 +29,8 @@ pub const DEFAULT_LIFETIME_MILLIS: i64 = 30 * 24 * 3600 * 1000;
 struct Body {
     identifier: String,
     api_key_identifier: String,
-    #[serde(default)]
-    parent_identifier: Option<String>,
-    #[serde(default)]
-    api_key_type: Option<String>,
-    #[serde(default)]
-    org_identifier: Option<String>,
-    #[serde(default)]
-    project_identifier: Option<String>,
+    #[serde(flatten)]
+    parent: ParentFields,
     #[serde(default)]
     valid_from: Option<i64>,
     #[serde(default)]
@@ -87,13 +81,7 @@ pub async fn create(State(m): State<Arc<Management>>, call: Call) -> Response {
         let (caller, _) = m.caller(&call, &account).await?;
         let body: Body = call.json()?;
         check_identifier("token", &body.identifier)?;
-        let parent = Parent::new(
-            &account,
-            body.api_key_type.as_deref(),
-            body.parent_identifier.as_deref(),
-            body.org_identifier.as_deref(),
-            body.project_identifier.as_deref(),
-        )?;
+        let parent = Parent::of_body(&account, &body.parent)?;
         parent.authorize(&caller)?;
         let from = body.valid_from.unwrap_or_else(now_millis);
         let to = body
@@ -280,13 +268,7 @@ pub async fn update(State(m): State<Arc<Management>>, Path(id): Path<String>, ca
         if body.identifier != id {
             return Err(ApiError::invalid("the body's identifier differs from the path's"));
         }
-        let parent = Parent::new(
-            &account,
-            body.api_key_type.as_deref(),
-            body.parent_identifier.as_deref(),
-            body.org_identifier.as_deref(),
-            body.project_identifier.as_deref(),
-        )?;
+        let parent = Parent::of_body(&account, &body.parent)?;
         parent.authorize(&caller)?;
         let valid_to = body
             .valid_to
